@@ -1,0 +1,43 @@
+"""Pick the implementation of an op for one call, from the ContextVar and what is built."""
+from __future__ import annotations
+
+from typing import Callable
+
+from edgefashion.errors import ExtensionNotBuilt
+from edgefashion.ops.impl import get_impl
+
+
+def _fused_table() -> dict[str, Callable]:
+    """name -> fused callable, for the ops the extension provides (empty when not built)."""
+    try:
+        from edgefashion.ops import fused  # registers the torch custom ops around edgefashion._C
+    except ImportError:
+        return {}
+    return fused.available_ops()
+
+
+def fused_op(name: str, x) -> Callable | None:
+    """The fused callable to use for ``name`` on tensor ``x``, or None for the reference."""
+    impl = get_impl()
+    if impl == "reference" or _exporting():
+        return None
+    op = _fused_table().get(name)
+    if op is not None and not op.supports(x):
+        op = None
+    if op is None and impl == "fused":
+        raise ExtensionNotBuilt(
+            f"set_impl('fused') but no fused {name} kernel runs on {x.device} {x.dtype}; "
+            "build the extension (pip install -e . with a C++ compiler, nvcc for CUDA) "
+            "or use set_impl('auto')"
+        )
+    return op
+
+
+def _exporting() -> bool:
+    """ONNX export keeps the reference decomposition unless custom-op export is asked for."""
+    import torch
+
+    return bool(torch.onnx.is_in_onnx_export()) and not _CUSTOM_OP_EXPORT[0]
+
+
+_CUSTOM_OP_EXPORT = [False]

@@ -1,0 +1,81 @@
+"""Markers become skips with a reason; real data is found through EDGEFASHION_DATA."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("EDGEFASHION_DATA", REPO.parent / "shared" / "data"))
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def _has_ext() -> bool:
+    try:
+        import edgefashion._C  # noqa: F401
+
+        return True
+    except ImportError:
+        return False
+
+
+def _has_trt() -> bool:
+    try:
+        import tensorrt  # noqa: F401
+
+        return True
+    except ImportError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    reasons = {
+        "needs_cuda": (_has_cuda, "needs an NVIDIA GPU (torch.cuda.is_available() is False)"),
+        "needs_ext": (_has_ext, "edgefashion._C is not built (pip install -e . with a C++ compiler)"),
+        "needs_trt": (_has_trt, "TensorRT is not installed (pip install tensorrt, NVIDIA GPU)"),
+        "needs_data": (DATA.is_dir, f"real data not found at {DATA}; set EDGEFASHION_DATA"),
+    }
+    cache: dict[str, bool] = {}
+    for item in items:
+        for mark, (check, reason) in reasons.items():
+            if mark in item.keywords:
+                if mark not in cache:
+                    cache[mark] = bool(check())
+                if not cache[mark]:
+                    item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def data_dir(*parts: str) -> Path:
+    """A folder under the real-data root, or a skip when it is absent."""
+    p = DATA.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"real data {p} not found; set EDGEFASHION_DATA to the shared data folder")
+    return p
+
+
+@pytest.fixture(scope="session")
+def clothing_small() -> Path:
+    return data_dir("clothing-small")
+
+
+@pytest.fixture(scope="session")
+def deepfashion_meta() -> Path:
+    return data_dir("deepfashion-meta")
+
+
+@pytest.fixture(scope="session")
+def real_photos(clothing_small) -> list[Path]:
+    """A fixed, small, category-balanced list of real validation photos."""
+    out = []
+    for d in sorted((clothing_small / "validation").iterdir()):
+        out.extend(sorted(d.glob("*.jpg"))[:2])
+    return out
