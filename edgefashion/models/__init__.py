@@ -1,0 +1,7 @@
+"""Model zoo: ``create_model(name, num_categories, num_attributes, **cfg)`` and ``list_models()``."""
+from edgefashion.models import msfan  # noqa: F401  (registers "msfan")
+from edgefashion.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from edgefashion.models.registry import create_model, get_model_class, list_models, register_model
+
+__all__ = ["create_model", "list_models", "get_model_class", "register_model",
+           "load_checkpoint", "read_checkpoint", "save_checkpoint"]
