@@ -1,0 +1,3 @@
+from edgefashion.cli.main import console_main
+
+console_main()

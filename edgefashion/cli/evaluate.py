@@ -1,0 +1,59 @@
+"""edgefashion evaluate MODEL --data DIR: the papers' metrics for any model file (.pt, .onnx, ...)."""
+from __future__ import annotations
+
+import json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="category top-k accuracy and attribute top-k recall")
+    p.add_argument("model", help="checkpoint (.pt), ONNX (.onnx) or engine")
+    p.add_argument("--data", required=True, help="dataset root (DeepFashion-C layout or folders)")
+    p.add_argument("--split", default="val", choices=["train", "val", "test"])
+    p.add_argument("--layout", default="auto", choices=["auto", "deepfashion", "folders"])
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--device")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--limit", type=int, help="evaluate at most N images")
+    p.add_argument("-o", "--out", default="runs/eval", help="folder for report.json and report.png")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from edgefashion.cli.common import load_split
+    from edgefashion.runtime.predictor import Predictor
+    from edgefashion.training.evaluate import collect_outputs, evaluate_outputs, save_report
+
+    predictor = Predictor(args.model, backend=args.backend, device=args.device,
+                          batch_size=args.batch_size)
+    _, samples = load_split(args.data, args.split, args.layout, schema=predictor.schema)
+    samples = samples[: args.limit] if args.limit else samples
+
+    def infer(x):
+        return predictor.backend.infer({predictor.input_name: x})
+
+    outs = collect_outputs(infer, samples, predictor.preprocess_config, args.batch_size, progress=True)
+    report = evaluate_outputs(outs, predictor.schema)
+    report.update({"model": str(args.model), "data": str(args.data), "split": args.split})
+    paths = save_report(report, args.out)
+    print(format_report(report))
+    print(f"wrote {paths['json']} and {paths['png']}")
+    return 0
+
+
+def format_report(rep: dict) -> str:
+    lines = [f"{rep['num_images']} images: category top-1 {_pct(rep['category_top1'])}  "
+             f"top-3 {_pct(rep['category_top3'])}  top-5 {_pct(rep['category_top5'])}"]
+    for k in (3, 5):
+        rec = rep.get(f"attribute_top{k}_recall")
+        if rec:
+            parts = "  ".join(f"{g} {_pct(v)}" for g, v in rec.items())
+            lines.append(f"attribute top-{k} recall: {parts}")
+    return "\n".join(lines)
+
+
+def _pct(v: float) -> str:
+    return "n/a" if v != v else f"{100 * v:.1f}%"
+
+
+def dumps(rep: dict) -> str:
+    return json.dumps(rep, indent=2)

@@ -1,0 +1,116 @@
+"""edgefashion predict MODEL IMAGES...: a table, JSON lines or CSV; optional annotated images."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("predict", help="predict category and attributes for images")
+    p.add_argument("model", help=".onnx (ONNX Runtime), .pt (PyTorch) or .engine (TensorRT)")
+    p.add_argument("images", nargs="+", help="image files, folders or globs")
+    p.add_argument("--format", default="table", choices=["table", "jsonl", "csv"])
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--threshold", type=float, help="one attribute threshold for all attributes")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--device")
+    p.add_argument("--schema", help="LabelSchema JSON, for an ONNX file without edgefashion metadata")
+    p.add_argument("--save-vis", metavar="DIR", help="write images with labels and attention overlaid")
+    p.add_argument("-o", "--output", help="write the results here instead of standard output")
+    p.set_defaults(run=run)
+
+
+def expand_images(items: list[str]) -> list[Path]:
+    from edgefashion.data.imagelist import read_image_list
+
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        out.extend([p] if p.is_file() and p.suffix.lower() not in (".txt", ".lst") else read_image_list(item))
+    return out
+
+
+def run(args) -> int:
+    from edgefashion.runtime.predictor import Predictor
+
+    predictor = Predictor(args.model, backend=args.backend, device=args.device,
+                          batch_size=args.batch_size, schema=args.schema)
+    paths = expand_images(args.images)
+    preds = predictor([str(p) for p in paths], top_k=args.top_k, threshold=args.threshold)
+    text = render(preds, args.format, args.top_k)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    if args.save_vis:
+        n = save_visualisations(preds, args.save_vis)
+        print(f"wrote {n} annotated images to {args.save_vis}")
+    t = predictor.last_timings
+    failed = sum(not p.ok for p in preds)
+    print(f"{len(preds)} images ({failed} failed) in {t['total']:.0f} ms: preprocess "
+          f"{t['preprocess']:.0f} ms, inference {t['inference']:.0f} ms, postprocess "
+          f"{t['postprocess']:.0f} ms  [{predictor.backend.name}]", file=sys.stderr)
+    return 1 if failed == len(preds) else 0
+
+
+def render(preds, fmt: str, top_k: int) -> str:
+    if fmt == "jsonl":
+        return "".join(json.dumps(p.to_dict(scores=False)) + "\n" for p in preds)
+    rows = [_row(p, top_k) for p in preds]
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["image"])
+        w.writeheader()
+        w.writerows(rows)
+        return buf.getvalue()
+    return table(rows)
+
+
+def _row(p, top_k: int) -> dict:
+    if not p.ok:
+        return {"image": p.source, "category": "ERROR", "score": "", "top-k": str(p.error),
+                "attributes": ""}
+    top = ", ".join(f"{n} {s:.2f}" for n, s in p.category.top(top_k))
+    attrs = "; ".join(f"{g}: {', '.join(v)}" for g, v in p.attributes.items() if v)
+    return {"image": p.source, "category": p.category.label,
+            "score": f"{p.category.score:.3f}", "top-k": top, "attributes": attrs or "-"}
+
+
+def table(rows: list[dict]) -> str:
+    if not rows:
+        return "(no images)\n"
+    cols = list(rows[0])
+    width = {c: min(60, max(len(c), *(len(str(r[c])) for r in rows))) for c in cols}
+    line = "  ".join(c.ljust(width[c]) for c in cols)
+    out = [line, "  ".join("-" * width[c] for c in cols)]
+    for r in rows:
+        out.append("  ".join(_clip(str(r[c]), width[c]).ljust(width[c]) for c in cols))
+    return "\n".join(out) + "\n"
+
+
+def _clip(s: str, n: int) -> str:
+    return s if len(s) <= n else "..." + s[-(n - 3):]
+
+
+def save_visualisations(preds, out_dir: str | Path) -> int:
+    import cv2
+
+    from edgefashion.runtime.images import load_image
+    from edgefashion.runtime.visualize import draw_prediction
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for i, p in enumerate(preds):
+        if not p.ok:
+            continue
+        src = Path(p.source)
+        img = draw_prediction(load_image(src), p)
+        cv2.imwrite(str(out_dir / f"{i:04d}_{src.stem}.jpg"), img)
+        n += 1
+    return n

@@ -1,0 +1,87 @@
+"""edgefashion train DATA: train a model on a DeepFashion-C style or folder-per-category dataset."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model (CPU or GPU)",
+                       description="Train on DeepFashion-C (Anno/, Eval/) or one-folder-per-category data.")
+    p.add_argument("data", help="dataset root")
+    p.add_argument("--val", help="validation data (default: the dataset's val split / validation folder)")
+    p.add_argument("--layout", default="auto", choices=["auto", "deepfashion", "folders"])
+    p.add_argument("--model", default="msfan", help="model name (see `edgefashion env`)")
+    p.add_argument("--width", type=float, default=1.0, help="channel multiplier (0.125-0.5 for CPU)")
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--batch-norm", action="store_true", help="VGG-16-BN backbone (faster from scratch)")
+    p.add_argument("--backbone-weights", help="local torchvision ImageNet weights file")
+    p.add_argument("--model-opt", action="append", metavar="KEY=VALUE", help="extra model option")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr-step", type=int, default=2, help="divide the lr by 10 every N epochs")
+    p.add_argument("--lr-gamma", type=float, default=0.1)
+    p.add_argument("--w-category", type=float, default=1.0)
+    p.add_argument("--w-attributes", type=float, default=1.0)
+    p.add_argument("--unknown-labels", default="0",
+                   help="attribute label values meaning unknown: '0' (default) or '0,-1'")
+    p.add_argument("--max-minutes", type=float, help="time budget; stops with a checkpoint")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--max-train", type=int, help="use at most N training images (quick runs)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--workers", type=int, default=0, help="data loader worker processes")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", help="continue from a checkpoint written by train (last.pt)")
+    p.add_argument("-o", "--out", default="runs/train", help="output folder for checkpoints")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from edgefashion.cli.common import load_split, parse_options
+    from edgefashion.models import create_model
+    from edgefashion.runtime.preprocess import PreprocessConfig
+    from edgefashion.training import TrainConfig, Trainer
+
+    schema, train = load_split(args.data, "train", args.layout)
+    if args.val:
+        _, val = load_split(args.val, "val", args.layout, schema=schema)
+    else:
+        try:
+            _, val = load_split(args.data, "val", args.layout, schema=schema)
+        except Exception:  # noqa: BLE001 - no validation split is fine
+            val = []
+        val = [] if val is train or _same(val, train) else val
+    if args.max_train:
+        import random
+
+        train = random.Random(args.seed).sample(train, min(args.max_train, len(train)))
+    cfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_step_epochs=args.lr_step,
+        lr_gamma=args.lr_gamma, w_category=args.w_category, w_attributes=args.w_attributes,
+        unknown_labels=tuple(int(v) for v in args.unknown_labels.split(",")),
+        max_minutes=args.max_minutes, max_steps=args.max_steps, num_workers=args.workers,
+        threads=args.threads, seed=args.seed, device=args.device, progress=not args.no_progress,
+    )
+    opts = {"width": args.width, "input_size": args.input_size, "batch_norm": args.batch_norm,
+            "backbone_weights": args.backbone_weights, **parse_options(args.model_opt)}
+    model = create_model(args.model, schema.num_categories, schema.num_attributes, **opts)
+    preprocess = PreprocessConfig(input_size=args.input_size)
+    trainer = Trainer(model, schema, preprocess, cfg, args.out)
+    if args.resume:
+        trainer.resume(args.resume)
+    print(f"training {args.model} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params) "
+          f"on {len(train)} images, validating on {len(val)}; {schema.num_categories} categories, "
+          f"{schema.num_attributes} attributes", flush=True)
+    summary = trainer.fit(train, val)
+    out = Path(args.out) / "train_summary.json"
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {Path(args.out) / 'best.pt'} (best val top-1 {summary['best_category_top1']:.3f}), "
+          f"{Path(args.out) / 'last.pt'} and {out}")
+    return 0
+
+
+def _same(a, b) -> bool:
+    return len(a) == len(b) and all(x.path == y.path for x, y in zip(a, b))

@@ -1,0 +1,101 @@
+"""Evaluation: run any model (PyTorch module or a runtime backend) over samples, report metrics."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from edgefashion.labels import LabelSchema
+from edgefashion.runtime.preprocess import PreprocessConfig
+from edgefashion.training.metrics import evaluation_report
+
+InferFn = Callable[[np.ndarray], dict]
+
+
+def collect_outputs(infer: InferFn, samples: Sequence, preprocess: PreprocessConfig,
+                    batch_size: int = 16, progress: bool = False) -> dict[str, np.ndarray]:
+    """Run ``infer`` over the samples (shared preprocessing, no augmentation); stack outputs."""
+    from edgefashion.data import GarmentDataset
+
+    ds = GarmentDataset(samples, preprocess, train=False)
+    cats, attrs = [], []
+    for i in _progress(range(0, len(ds), batch_size), progress, "evaluate"):
+        items = [ds[j] for j in range(i, min(i + batch_size, len(ds)))]
+        out = infer(np.stack([np.asarray(it["image"]) for it in items]))
+        cats.append(np.asarray(out["category_logits"]))
+        attrs.append(np.asarray(out["attribute_logits"]))
+    labels = np.asarray([s.category for s in samples], np.int64)
+    attr_labels = np.zeros((len(samples), attrs[0].shape[1] if attrs else 0), np.int8)
+    for i, s in enumerate(samples):
+        if s.attributes is not None:
+            attr_labels[i] = s.attributes
+    return {"category_logits": np.concatenate(cats), "attribute_logits": np.concatenate(attrs),
+            "categories": labels, "attributes": attr_labels}
+
+
+def evaluate_outputs(outs: dict, schema: LabelSchema) -> dict:
+    groups = {g: idx for g, idx in schema.group_indices().items() if idx}
+    return evaluation_report(outs["category_logits"], outs["categories"], outs["attribute_logits"],
+                             outs["attributes"], groups)
+
+
+def evaluate_model(model, samples: Sequence, schema: LabelSchema, preprocess: PreprocessConfig,
+                   batch_size: int = 16, device="cpu", progress: bool = False) -> dict:
+    """Evaluate a PyTorch model in eval mode (restores its training mode afterwards)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+
+    def infer(x: np.ndarray) -> dict:
+        with torch.inference_mode():
+            out = model(torch.from_numpy(x).to(device))
+        return {k: v.float().cpu().numpy() for k, v in out.items()}
+
+    try:
+        return evaluate_outputs(collect_outputs(infer, samples, preprocess, batch_size, progress), schema)
+    finally:
+        model.train(was_training)
+
+
+def save_report(report: dict, out_dir: str | Path, schema: LabelSchema | None = None) -> dict[str, Path]:
+    """Write report.json and a per-type bar plot (report.png)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "report.json", "png": out_dir / "report.png"}
+    paths["json"].write_text(json.dumps(report, indent=2) + "\n")
+    _plot(report, paths["png"])
+    return paths
+
+
+def _plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["category top-1", "category top-3", "category top-5"]
+    values = [report.get(f"category_top{k}", float("nan")) for k in (1, 3, 5)]
+    for k in (3, 5):
+        for group, v in report.get(f"attribute_top{k}_recall", {}).items():
+            names.append(f"{group} R@{k}")
+            values.append(v)
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(names)), 4))
+    ax.bar(range(len(values)), [0 if np.isnan(v) else 100 * v for v in values], color="#3b7dd8")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"edgefashion evaluation ({report.get('num_images', '?')} images)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _progress(it, enabled: bool, desc: str):
+    if not enabled:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, desc=desc, unit="batch", leave=False)

@@ -1,0 +1,62 @@
+"""Losses: cross-entropy for the category, weighted BCE for attributes, masked unknown labels."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def attribute_weights(labels: np.ndarray, unknown: tuple[int, ...] = (0,), max_weight: float = 50.0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-attribute (w_pos, w_neg) from the training set's positive / negative ratio.
+
+    labels: (N, A) int in {1, -1, 0}. Balanced weighting, as in DeepFashion's weighted
+    cross-entropy: w_pos = 1 / (2 p), w_neg = 1 / (2 (1 - p)), p = positives / known labels,
+    clipped to ``max_weight`` so attributes seen once or never do not blow up the loss.
+    """
+    if labels.size == 0:
+        return np.ones(labels.shape[1:], np.float32), np.ones(labels.shape[1:], np.float32)
+    known = ~np.isin(labels, unknown)
+    pos = ((labels == 1) & known).sum(0).astype(np.float64)
+    total = known.sum(0).astype(np.float64)
+    p = np.clip(pos / np.maximum(total, 1.0), 1e-6, 1 - 1e-6)
+    w_pos = np.clip(0.5 / p, 0.0, max_weight)
+    w_neg = np.clip(0.5 / (1.0 - p), 0.0, max_weight)
+    return w_pos.astype(np.float32), w_neg.astype(np.float32)
+
+
+def weighted_bce(logits: torch.Tensor, labels: torch.Tensor, w_pos: torch.Tensor,
+                 w_neg: torch.Tensor, unknown: tuple[int, ...] = (0,)) -> torch.Tensor:
+    """logits, labels: (N, A), labels in {1, -1, 0}; unknown labels contribute nothing."""
+    if logits.numel() == 0:
+        return logits.sum() * 0.0
+    known = torch.ones_like(labels, dtype=torch.bool)
+    for u in unknown:
+        known &= labels != u
+    target = (labels == 1).to(logits.dtype)
+    weight = torch.where(target > 0, w_pos, w_neg) * known
+    loss = F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction="sum")
+    return loss / known.sum().clamp(min=1)
+
+
+def category_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy; label -1 (unknown category) is ignored."""
+    if (labels >= 0).sum() == 0:
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, labels, ignore_index=-1)
+
+
+class MultiTaskLoss(torch.nn.Module):
+    """total = w_c * L_c + w_a * L_a."""
+
+    def __init__(self, w_pos: np.ndarray, w_neg: np.ndarray, w_c: float = 1.0, w_a: float = 1.0,
+                 unknown: tuple[int, ...] = (0,)) -> None:
+        super().__init__()
+        self.register_buffer("w_pos", torch.as_tensor(w_pos))
+        self.register_buffer("w_neg", torch.as_tensor(w_neg))
+        self.w_c, self.w_a, self.unknown = w_c, w_a, tuple(unknown)
+
+    def forward(self, out: dict, category: torch.Tensor, attributes: torch.Tensor) -> dict:
+        l_c = category_loss(out["category_logits"], category)
+        l_a = weighted_bce(out["attribute_logits"], attributes, self.w_pos, self.w_neg, self.unknown)
+        return {"loss": self.w_c * l_c + self.w_a * l_a, "category": l_c, "attributes": l_a}

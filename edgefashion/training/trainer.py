@@ -1,0 +1,133 @@
+"""The training loop: Adam + step LR, multi-task loss, progress bar, checkpoints, resume, budget."""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from edgefashion.data import GarmentDataset, make_loader
+from edgefashion.errors import BadInput
+from edgefashion.labels import LabelSchema
+from edgefashion.models import read_checkpoint, save_checkpoint
+from edgefashion.runtime.preprocess import PreprocessConfig
+from edgefashion.training.config import TrainConfig
+from edgefashion.training.evaluate import evaluate_model
+from edgefashion.training.losses import MultiTaskLoss, attribute_weights
+
+
+def attribute_matrix(samples: Sequence, num_attributes: int) -> np.ndarray:
+    """(N, A) int8 labels; samples without attributes are all-unknown (0)."""
+    out = np.zeros((len(samples), num_attributes), np.int8)
+    for i, s in enumerate(samples):
+        if s.attributes is not None:
+            out[i] = s.attributes
+    return out
+
+
+class Trainer:
+    """``Trainer(model, schema, preprocess, cfg, out_dir).fit(train_samples, val_samples)``."""
+
+    def __init__(self, model, schema: LabelSchema, preprocess: PreprocessConfig, cfg: TrainConfig,
+                 out_dir: str | Path) -> None:
+        schema.check_outputs(model.num_categories, model.num_attributes, "the model")
+        self.model, self.schema, self.preprocess, self.cfg = model, schema, preprocess, cfg
+        self.out_dir = Path(out_dir)
+        self.device = torch.device(cfg.device)
+        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, cfg.lr_step_epochs, cfg.lr_gamma)
+        self.epoch, self.step, self.best, self.history = 0, 0, -1.0, []
+
+    # ------------------------------------------------------------------ resume
+    def resume(self, path: str | Path) -> None:
+        ckpt = read_checkpoint(path)
+        self.model.load_state_dict(ckpt["state_dict"])
+        st = ckpt.get("train_state") or {}
+        if "optimizer" in st:
+            self.opt.load_state_dict(st["optimizer"])
+            self.sched.load_state_dict(st["scheduler"])
+        self.epoch, self.step = int(st.get("epoch", 0)), int(st.get("step", 0))
+        self.best, self.history = float(st.get("best", -1.0)), list(st.get("history", []))
+
+    def _save(self, name: str) -> Path:
+        state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                 "epoch": self.epoch, "step": self.step, "best": self.best,
+                 "history": self.history, "config": self.cfg.to_dict()}
+        return save_checkpoint(self.out_dir / name, self.model, self.schema, self.preprocess, state)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, train_samples: Sequence, val_samples: Sequence = ()) -> dict:
+        cfg = self.cfg
+        if not train_samples:
+            raise BadInput("no training samples; check the dataset path and split")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed + self.epoch)
+        labels = attribute_matrix(train_samples, self.schema.num_attributes)
+        w_pos, w_neg = attribute_weights(labels, cfg.unknown_labels)
+        loss_fn = MultiTaskLoss(w_pos, w_neg, cfg.w_category, cfg.w_attributes, cfg.unknown_labels)
+        loss_fn = loss_fn.to(self.device)
+        self.model.to(self.device)
+        ds = GarmentDataset(train_samples, self.preprocess, train=True, flip_prob=cfg.flip_prob)
+        loader = make_loader(ds, cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
+                             seed=cfg.seed)
+        start, stopped = time.monotonic(), None
+        while self.epoch < cfg.epochs and stopped is None:
+            stopped = self._run_epoch(loader, loss_fn, start)
+            self.sched.step()
+            self.epoch += 1
+            record = {"epoch": self.epoch, "step": self.step, "lr": self.opt.param_groups[0]["lr"],
+                      "loss": self._epoch_loss}
+            self.history.append(record)
+            if val_samples:
+                record["val"] = evaluate_model(self.model, val_samples, self.schema, self.preprocess,
+                                               batch_size=cfg.batch_size, device=self.device)
+                score = record["val"]["category_top1"]
+                if not math.isnan(score) and score > self.best:
+                    self.best = score
+                    self._save("best.pt")
+            self._save("last.pt")
+            _log(record)
+        if not val_samples:
+            self._save("best.pt")
+        return {"epochs": self.epoch, "steps": self.step, "stopped": stopped or "done",
+                "seconds": time.monotonic() - start, "history": self.history,
+                "best_category_top1": self.best, "checkpoint": str(self.out_dir / "best.pt")}
+
+    def _run_epoch(self, loader, loss_fn, start: float) -> str | None:
+        from tqdm.auto import tqdm
+
+        cfg, self._epoch_loss, n = self.cfg, 0.0, 0
+        self.model.train()
+        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not cfg.progress,
+                   leave=False, unit="batch")
+        for batch in bar:
+            image = batch["image"].to(self.device)
+            out = self.model(image)
+            losses = loss_fn(out, batch["category"].to(self.device), batch["attributes"].to(self.device))
+            self.opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            self.opt.step()
+            self.step += 1
+            n += 1
+            self._epoch_loss += (float(losses["loss"]) - self._epoch_loss) / n
+            bar.set_postfix(loss=f"{self._epoch_loss:.3f}")
+            if cfg.max_steps and self.step >= cfg.max_steps:
+                return "max_steps"
+            if cfg.max_minutes and time.monotonic() - start > cfg.max_minutes * 60:
+                return "time budget"
+        return None
+
+
+def _log(record: dict) -> None:
+    val = record.get("val", {})
+    extra = ""
+    if val:
+        extra = f"  val top-1 {val['category_top1']:.3f}  top-3 {val['category_top3']:.3f}"
+        rec = val.get("attribute_top3_recall")
+        if rec:
+            extra += f"  attr top-3 recall {rec['overall']:.3f}"
+    print(f"epoch {record['epoch']}: loss {record['loss']:.4f}  lr {record['lr']:.2g}{extra}", flush=True)
