@@ -64,6 +64,8 @@ class MSFANConfig:
 @register_model("msfan")
 class MSFAN(nn.Module):
     config_class = MSFANConfig
+    # the smallest useful configuration: what the registry-driven tests build
+    tiny_config = {"width": 0.125, "input_size": 64, "batch_norm": True}
 
     def __init__(self, num_categories: int, num_attributes: int, **cfg) -> None:
         super().__init__()
