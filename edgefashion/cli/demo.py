@@ -83,7 +83,7 @@ def run(args) -> int:
     truth = [schema.category_names[s.category] for s in shown]
     print("\n".join([rows[0] + "  truth", rows[1] + "  -----"]
                     + [r + "  " + tr for r, tr in zip(rows[2:], truth)]))
-    n = save_visualisations(preds, out / "vis")
+    n = save_visualisations(preds, out / "vis", predictor.preprocess_config)
     times["predict"] = time.monotonic() - t
     times["total"] = time.monotonic() - t0
     result = {"test": report, "train": {k: summary[k] for k in ("epochs", "steps", "stopped", "seconds")},

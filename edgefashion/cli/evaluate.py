@@ -28,10 +28,7 @@ def run(args) -> int:
     _, samples = load_split(args.data, args.split, args.layout, schema=predictor.schema)
     samples = samples[: args.limit] if args.limit else samples
 
-    def infer(x):
-        return predictor.backend.infer({predictor.input_name: x})
-
-    outs = collect_outputs(infer, samples, predictor.preprocess_config, args.batch_size, progress=True)
+    outs = collect_outputs(predictor.infer, samples, predictor.preprocess_config, args.batch_size, progress=True)
     report = evaluate_outputs(outs, predictor.schema)
     report.update({"model": str(args.model), "data": str(args.data), "split": args.split})
     paths = save_report(report, args.out)

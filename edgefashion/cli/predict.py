@@ -48,7 +48,7 @@ def run(args) -> int:
     else:
         sys.stdout.write(text)
     if args.save_vis:
-        n = save_visualisations(preds, args.save_vis)
+        n = save_visualisations(preds, args.save_vis, predictor.preprocess_config)
         print(f"wrote {n} annotated images to {args.save_vis}")
     t = predictor.last_timings
     failed = sum(not p.ok for p in preds)
@@ -97,7 +97,7 @@ def _clip(s: str, n: int) -> str:
     return s if len(s) <= n else "..." + s[-(n - 3):]
 
 
-def save_visualisations(preds, out_dir: str | Path) -> int:
+def save_visualisations(preds, out_dir: str | Path, preprocess=None) -> int:
     import cv2
 
     from edgefashion.runtime.images import load_image
@@ -110,7 +110,7 @@ def save_visualisations(preds, out_dir: str | Path) -> int:
         if not p.ok:
             continue
         src = Path(p.source)
-        img = draw_prediction(load_image(src), p)
+        img = draw_prediction(load_image(src), p, preprocess=preprocess)
         cv2.imwrite(str(out_dir / f"{i:04d}_{src.stem}.jpg"), img)
         n += 1
     return n

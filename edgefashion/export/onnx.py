@@ -124,7 +124,13 @@ def _finish(path: Path, simplify: bool):
 
     model = onnx.load(str(path))
     if simplify:
-        import onnxslim
+        try:
+            import onnxslim
+        except ImportError as e:
+            raise ExportError(
+                "ONNX simplification needs onnxslim: pip install onnxslim (or pass simplify=False / "
+                "--no-simplify)"
+            ) from e
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -48,19 +48,28 @@ class PreprocessConfig:
         return cls(**known)
 
 
-def crop_box(img: np.ndarray, bbox: Sequence[float] | None, margin: float = 0.0) -> np.ndarray:
-    """Crop ``img`` to ``bbox = (x1, y1, x2, y2)`` in pixels, clamped to the image."""
+def crop_region(shape: Sequence[int], bbox: Sequence[float] | None, margin: float = 0.0
+                ) -> tuple[int, int, int, int]:
+    """The pixel rectangle (x1, y1, x2, y2) that ``crop_box`` keeps of an image of ``shape``."""
+    h, w = shape[:2]
     if bbox is None:
-        return img
+        return 0, 0, w, h
     if len(bbox) != 4:
         raise BadInput(f"bbox {tuple(bbox)} must be (x1, y1, x2, y2)")
-    h, w = img.shape[:2]
     x1, y1, x2, y2 = (float(v) for v in bbox)
     mx, my = (x2 - x1) * margin, (y2 - y1) * margin
     x1, y1 = max(0, int(round(x1 - mx))), max(0, int(round(y1 - my)))
     x2, y2 = min(w, int(round(x2 + mx))), min(h, int(round(y2 + my)))
     if x2 <= x1 or y2 <= y1:
         raise BadInput(f"bbox {tuple(bbox)} is empty inside a {w}x{h} image; check its coordinates")
+    return x1, y1, x2, y2
+
+
+def crop_box(img: np.ndarray, bbox: Sequence[float] | None, margin: float = 0.0) -> np.ndarray:
+    """Crop ``img`` to ``bbox = (x1, y1, x2, y2)`` in pixels, clamped to the image."""
+    if bbox is None:
+        return img
+    x1, y1, x2, y2 = crop_region(img.shape, bbox, margin)
     return img[y1:y2, x1:x2]
 
 
