@@ -102,8 +102,8 @@ class Trainer:
 
         cfg, self._epoch_loss, n = self.cfg, 0.0, 0
         self.model.train()
-        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not cfg.progress,
-                   leave=False, unit="batch")
+        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False, unit="batch",
+                   disable=None if cfg.progress else True)  # None: no bar when not a terminal
         for batch in bar:
             image = batch["image"].to(self.device)
             out = self.model(image)
@@ -113,7 +113,7 @@ class Trainer:
             self.opt.step()
             self.step += 1
             n += 1
-            self._epoch_loss += (float(losses["loss"]) - self._epoch_loss) / n
+            self._epoch_loss += (losses["loss"].item() - self._epoch_loss) / n
             bar.set_postfix(loss=f"{self._epoch_loss:.3f}")
             if cfg.max_steps and self.step >= cfg.max_steps:
                 return "max_steps"
