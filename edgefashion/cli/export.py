@@ -35,6 +35,10 @@ def run(args) -> int:
     rep = export_onnx(model, info["schema"], info["preprocess"], out, check_inputs=inputs,
                       real_images=real, opset=args.opset, simplify=not args.no_simplify,
                       tolerance=args.tolerance, custom_ops=args.custom_ops)
+    if not rep.checked:
+        print(f"wrote {out}  (opset {rep.opset}; with edgefashion custom-op nodes for the TensorRT "
+              "plugin; ONNX Runtime cannot run them, so the numerical check happens at engine build)")
+        return 0
     worst = max(rep.max_abs.values())
     print(f"wrote {out}  (opset {rep.opset}; vs PyTorch on {rep.num_images} "
           f"{'real' if real else 'random'} images: max abs error {worst:.2e}, "

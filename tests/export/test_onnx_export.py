@@ -59,3 +59,17 @@ def test_export_fails_above_tolerance_and_writes_nothing(real_photos, tmp_path):
     with pytest.raises(ExportError, match="was not written"):
         export_onnx(model, schema, prep, path, check_inputs=x, tolerance=0.0 - 1.0)
     assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_custom_ops_export_emits_plugin_nodes(tmp_path):
+    pytest.importorskip("edgefashion.ops.fused", reason="fused-op module not importable")
+    model, schema, prep = _setup("msfan")
+    path = tmp_path / "plugin.onnx"
+    report = export_onnx(model, schema, prep, path, custom_ops=True)
+    assert not report.checked
+    proto = onnx.load(str(path))
+    ops = {(n.domain, n.op_type) for n in proto.graph.node}
+    assert ("edgefashion", "ChannelAttention") in ops and ("edgefashion", "SpatialGate") in ops
+    assert not any(n.op_type == "ReduceMax" for n in proto.graph.node)  # no reference decomposition
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["edgefashion"])
+    assert meta["export"]["checked"] is False

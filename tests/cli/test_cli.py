@@ -1,0 +1,103 @@
+"""The CLI end to end on a small synthetic DeepFashion-C set: train -> evaluate -> export -> predict."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from edgefashion.cli.main import main
+from edgefashion.data import generate_synthetic
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return generate_synthetic(tmp_path_factory.mktemp("syn"), images_per_category=8, image_size=96)
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = main(["train", str(dataset), "-o", str(out), "--width", "0.125", "--input-size", "64",
+                 "--batch-norm", "--epochs", "2", "--batch-size", "8", "--no-progress", "--lr", "1e-3"])
+    assert code == 0
+    return out
+
+
+def test_train_writes_checkpoints_and_resumes(trained, dataset, capsys):
+    summary = json.loads((trained / "train_summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["steps"] > 0
+    assert (trained / "best.pt").is_file() and (trained / "last.pt").is_file()
+    assert "val" in summary["history"][-1]
+    code = main(["train", str(dataset), "-o", str(trained), "--width", "0.125", "--input-size", "64",
+                 "--batch-norm", "--epochs", "3", "--batch-size", "8", "--no-progress",
+                 "--resume", str(trained / "last.pt")])
+    assert code == 0
+    resumed = json.loads((trained / "train_summary.json").read_text())
+    assert resumed["epochs"] == 3 and len(resumed["history"]) == 3  # one more epoch, not three
+
+
+def test_evaluate_export_predict_inspect(trained, dataset, tmp_path, capsys):
+    ckpt = trained / "best.pt"
+    assert main(["evaluate", str(ckpt), "--data", str(dataset), "--split", "test",
+                 "-o", str(tmp_path / "eval")]) == 0
+    rep = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert 0 <= rep["category_top1"] <= rep["category_top3"] <= rep["category_top5"] <= 1
+    assert set(rep["attribute_top3_recall"]) >= {"overall", "texture", "sleeve"}
+    assert (tmp_path / "eval" / "report.png").stat().st_size > 1000
+
+    onnx_path = tmp_path / "m.onnx"
+    assert main(["export", str(ckpt), "-o", str(onnx_path), "--check-images",
+                 str(dataset / "img"), "--num-check", "4"]) == 0
+    assert "max abs error" in capsys.readouterr().out
+
+    # the ONNX model evaluates to the same metrics as the checkpoint
+    assert main(["evaluate", str(onnx_path), "--data", str(dataset), "--split", "test",
+                 "-o", str(tmp_path / "eval2")]) == 0
+    rep2 = json.loads((tmp_path / "eval2" / "report.json").read_text())
+    assert rep2["category_top1"] == rep["category_top1"]
+
+    images = str(dataset / "img" / "Synthetic_Tee")
+    assert main(["predict", str(onnx_path), images, "--format", "jsonl", "--save-vis",
+                 str(tmp_path / "vis")]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert len(lines) == 8 and all(r["category"]["label"] for r in lines)
+    assert len(list((tmp_path / "vis").glob("*.jpg"))) == 8
+
+    assert main(["predict", str(onnx_path), images, "--format", "csv", "--top-k", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO(out[out.index("image,"):])))
+    assert len(rows) == 8 and rows[0]["top-k"].count(",") == 1
+
+    assert main(["inspect", str(onnx_path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model"] == "msfan" and "Tee" in info["categories"][0]
+
+
+def test_errors_are_one_line_and_nonzero(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "missing.onnx"), "x.jpg"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "missing.onnx" in err and "Traceback" not in err
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"not onnx at all")
+    assert main(["inspect", str(bad)]) == 2
+    assert "model.onnx" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_env_reports_backends_and_models(capsys):
+    assert main(["env", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["backends"]["onnxruntime"] is True and "msfan" in info["models"]
+    assert "extension" in info
+
+
+def test_demo_smoke(tmp_path, capsys):
+    """The demo's whole path with a tiny budget (the real run is README's first command)."""
+    assert main(["demo", "-o", str(tmp_path), "--minutes", "0.1", "--images-per-category", "6",
+                 "--epochs", "1", "--width", "0.125"]) == 0
+    summary = json.loads((tmp_path / "demo_summary.json").read_text())
+    assert summary["export"]["passed"] and summary["test"]["num_images"] > 0
+    assert len(list((tmp_path / "vis").glob("*.jpg"))) > 0
