@@ -7,17 +7,33 @@ from edgefashion.errors import ExtensionNotBuilt
 from edgefashion.ops.impl import get_impl
 
 
+_FUSED: list = []  # the imported edgefashion.ops.fused module, once found (looked up on every op call)
+
+
 def _fused_table() -> dict[str, Callable]:
     """name -> fused callable, for the ops the extension provides (empty when not built)."""
+    if not _FUSED:
+        try:
+            from edgefashion.ops import fused  # registers the torch custom ops around edgefashion._C
+        except ImportError:
+            fused = None
+        _FUSED.append(fused)
+    return {} if _FUSED[0] is None else _FUSED[0].available_ops()
+
+
+def _export_table() -> dict[str, Callable]:
+    """The custom ops to trace while exporting with custom-op nodes (whether or not a kernel is built)."""
     try:
-        from edgefashion.ops import fused  # registers the torch custom ops around edgefashion._C
+        from edgefashion.ops import fused
     except ImportError:
         return {}
-    return fused.available_ops()
+    return fused.export_ops()
 
 
 def fused_op(name: str, x) -> Callable | None:
     """The fused callable to use for ``name`` on tensor ``x``, or None for the reference."""
+    if _CUSTOM_OP_EXPORT[0] and _in_onnx_export():
+        return _export_table().get(name)
     impl = get_impl()
     if impl == "reference" or _exporting():
         return None
@@ -33,11 +49,15 @@ def fused_op(name: str, x) -> Callable | None:
     return op
 
 
-def _exporting() -> bool:
-    """ONNX export keeps the reference decomposition unless custom-op export is asked for."""
+def _in_onnx_export() -> bool:
     import torch
 
-    return bool(torch.onnx.is_in_onnx_export()) and not _CUSTOM_OP_EXPORT[0]
+    return bool(torch.onnx.is_in_onnx_export())
+
+
+def _exporting() -> bool:
+    """ONNX export keeps the reference decomposition unless custom-op export is asked for."""
+    return _in_onnx_export() and not _CUSTOM_OP_EXPORT[0]
 
 
 _CUSTOM_OP_EXPORT = [False]
