@@ -25,6 +25,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--ops-impl", default="auto", choices=["auto", "fused", "reference"],
+                    help="attention ops used by PyTorch eager (auto = fused kernels when built)")
     ap.add_argument("--json", help="output JSON path")
     args = ap.parse_args(argv)
 
@@ -36,7 +38,10 @@ def main(argv=None) -> int:
     from edgefashion.models import create_model
     from edgefashion.runtime.preprocess import PreprocessConfig
 
+    from edgefashion import ops
+
     torch.set_num_threads(args.threads)
+    ops.set_impl(args.ops_impl)
     schema = LabelSchema.simple([f"c{i}" for i in range(50)], {"texture": [f"a{i}" for i in range(20)]})
     model = create_model("msfan", 50, 20, width=args.width, input_size=args.input_size).eval()
     params = sum(p.numel() for p in model.parameters())
@@ -64,9 +69,19 @@ def main(argv=None) -> int:
                   f"ORT p50 {res['onnxruntime']['p50_ms']:8.1f} ms   ORT speed-up {ratio:.2f}x", flush=True)
     out = write_result(f"backends_w{args.width}", {
         "benchmark": "msfan_cpu_backends", "width": args.width, "input_size": args.input_size,
-        "threads": args.threads, "parameters": params, "results": rows}, args.json)
+        "threads": args.threads, "parameters": params, "ops_impl": args.ops_impl,
+        "fused_ops_built": bool(_fused_built()), "results": rows}, args.json)
     print(f"wrote {out}")
     return 0
+
+
+def _fused_built() -> bool:
+    try:
+        from edgefashion.ops.fused import available_ops
+
+        return bool(available_ops())
+    except ImportError:
+        return False
 
 
 if __name__ == "__main__":
