@@ -41,6 +41,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from edgefashion.cli.common import load_split, parse_options
+    from edgefashion.errors import DatasetError
     from edgefashion.models import create_model
     from edgefashion.runtime.preprocess import PreprocessConfig
     from edgefashion.training import TrainConfig, Trainer
@@ -51,7 +52,8 @@ def run(args) -> int:
     else:
         try:
             _, val = load_split(args.data, "val", args.layout, schema=schema)
-        except Exception:  # noqa: BLE001 - no validation split is fine
+        except DatasetError as e:  # no validation split: train without one, and say so
+            print(f"note: no validation split ({e}); best.pt will be the last epoch")
             val = []
         val = [] if val is train or _same(val, train) else val
     if args.max_train:
