@@ -1,8 +1,6 @@
 """edgefashion evaluate MODEL --data DIR: the papers' metrics for any model file (.pt, .onnx, ...)."""
 from __future__ import annotations
 
-import json
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="category top-k accuracy and attribute top-k recall")
@@ -50,7 +48,3 @@ def format_report(rep: dict) -> str:
 
 def _pct(v: float) -> str:
     return "n/a" if v != v else f"{100 * v:.1f}%"
-
-
-def dumps(rep: dict) -> str:
-    return json.dumps(rep, indent=2)

@@ -27,11 +27,7 @@ def add_parser(sub) -> None:
 def expand_images(items: list[str]) -> list[Path]:
     from edgefashion.data.imagelist import read_image_list
 
-    out: list[Path] = []
-    for item in items:
-        p = Path(item)
-        out.extend([p] if p.is_file() and p.suffix.lower() not in (".txt", ".lst") else read_image_list(item))
-    return out
+    return [p for item in items for p in read_image_list(item)]
 
 
 def run(args) -> int:

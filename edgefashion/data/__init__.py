@@ -9,11 +9,11 @@ from edgefashion.data.deepfashion import read_deepfashion
 from edgefashion.data.fine_attr import read_fine_attr
 from edgefashion.data.folders import read_folders
 from edgefashion.data.imagelist import read_image_list
-from edgefashion.data.sample import LANDMARK_NAMES, SPLITS, Sample
+from edgefashion.data.sample import LANDMARK_NAMES, SPLITS, Sample, attribute_matrix
 from edgefashion.data.synthetic import generate_synthetic, synthetic_schema
 
 __all__ = [
-    "GarmentDataset", "LANDMARK_NAMES", "SPLITS", "Sample", "generate_synthetic", "make_loader",
+    "GarmentDataset", "LANDMARK_NAMES", "attribute_matrix", "SPLITS", "Sample", "generate_synthetic", "make_loader",
     "read_deepfashion", "read_fine_attr", "read_folders", "read_image_list", "synthetic_schema",
 ]
 

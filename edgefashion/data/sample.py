@@ -70,6 +70,15 @@ class Sample:
         return hash((self.path, self.category, self.bbox, self.split))
 
 
+def attribute_matrix(samples: Sequence["Sample"], num_attributes: int) -> np.ndarray:
+    """(N, A) int8 labels of 1 / -1 / 0; samples without attributes are all-unknown (0)."""
+    out = np.zeros((len(samples), num_attributes), np.int8)
+    for i, s in enumerate(samples):
+        if s.attributes is not None:
+            out[i] = s.attributes
+    return out
+
+
 def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     if a is None or b is None:
         return a is None and b is None

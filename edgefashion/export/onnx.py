@@ -5,6 +5,7 @@ and fails the export, leaving no file behind, when the outputs disagree beyond t
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -91,7 +92,7 @@ def export_onnx(model: torch.nn.Module, schema: LabelSchema, preprocess: Preproc
 def _torch_export(model, path: Path, size: int, opset: int, custom_ops: bool) -> None:
     example = torch.zeros(1, 3, size, size)
     names = list(model.output_names)
-    ctx = _custom_op_context() if custom_ops else _null()
+    ctx = _custom_op_context() if custom_ops else contextlib.nullcontext()
     with warnings.catch_warnings(), ctx, torch.no_grad():
         # The TorchScript exporter gives opset 17 (TensorRT 8.5); torch marks it deprecated.
         warnings.simplefilter("ignore")
@@ -114,14 +115,6 @@ def _custom_op_context():
             "build it with pip install -e . on a machine with a C++ compiler"
         ) from e
     return custom_op_export()
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _finish(path: Path, simplify: bool):

@@ -17,7 +17,7 @@ InferFn = Callable[[np.ndarray], dict]
 def collect_outputs(infer: InferFn, samples: Sequence, preprocess: PreprocessConfig,
                     batch_size: int = 16, progress: bool = False) -> dict[str, np.ndarray]:
     """Run ``infer`` over the samples (shared preprocessing, no augmentation); stack outputs."""
-    from edgefashion.data import GarmentDataset
+    from edgefashion.data import GarmentDataset, attribute_matrix
 
     ds = GarmentDataset(samples, preprocess, train=False)
     cats, attrs = [], []
@@ -27,10 +27,7 @@ def collect_outputs(infer: InferFn, samples: Sequence, preprocess: PreprocessCon
         cats.append(np.asarray(out["category_logits"]))
         attrs.append(np.asarray(out["attribute_logits"]))
     labels = np.asarray([s.category for s in samples], np.int64)
-    attr_labels = np.zeros((len(samples), attrs[0].shape[1] if attrs else 0), np.int8)
-    for i, s in enumerate(samples):
-        if s.attributes is not None:
-            attr_labels[i] = s.attributes
+    attr_labels = attribute_matrix(samples, attrs[0].shape[1] if attrs else 0)
     return {"category_logits": np.concatenate(cats), "attribute_logits": np.concatenate(attrs),
             "categories": labels, "attributes": attr_labels}
 

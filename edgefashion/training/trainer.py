@@ -6,10 +6,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 
-from edgefashion.data import GarmentDataset, make_loader
+from edgefashion.data import GarmentDataset, attribute_matrix, make_loader
 from edgefashion.errors import BadInput
 from edgefashion.labels import LabelSchema
 from edgefashion.models import read_checkpoint, save_checkpoint
@@ -17,15 +16,6 @@ from edgefashion.runtime.preprocess import PreprocessConfig
 from edgefashion.training.config import TrainConfig
 from edgefashion.training.evaluate import evaluate_model
 from edgefashion.training.losses import MultiTaskLoss, attribute_weights
-
-
-def attribute_matrix(samples: Sequence, num_attributes: int) -> np.ndarray:
-    """(N, A) int8 labels; samples without attributes are all-unknown (0)."""
-    out = np.zeros((len(samples), num_attributes), np.int8)
-    for i, s in enumerate(samples):
-        if s.attributes is not None:
-            out[i] = s.attributes
-    return out
 
 
 class Trainer:

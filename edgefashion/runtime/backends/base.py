@@ -28,13 +28,12 @@ class TensorSpec(NamedTuple):
 class Backend(ABC):
     """One model loaded in one runtime.
 
-    Subclasses set ``name``, ``suffixes`` and ``install_hint``, implement ``is_available``,
+    Subclasses set ``name`` and ``install_hint`` (file suffixes live in ``SUFFIXES``), implement ``is_available``,
     ``__init__(path, device=None, **options)`` and ``infer``, and fill ``input_specs``,
     ``output_specs`` and ``metadata`` while loading.
     """
 
     name: ClassVar[str] = ""
-    suffixes: ClassVar[tuple[str, ...]] = ()
     install_hint: ClassVar[str] = ""
 
     path: Path

@@ -79,7 +79,6 @@ class OnnxRuntimeBackend(Backend):
     """
 
     name = "onnxruntime"
-    suffixes = (".onnx",)
     install_hint = INSTALL
 
     @classmethod

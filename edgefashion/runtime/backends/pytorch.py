@@ -21,7 +21,6 @@ class PyTorchBackend(Backend):
     """
 
     name = "pytorch"
-    suffixes = (".pt", ".pth")
     install_hint = INSTALL
 
     @classmethod

@@ -21,7 +21,6 @@ class TensorRTBackend(Backend):
     """Placeholder: raises BackendUnavailable on load (see the module docstring)."""
 
     name = "tensorrt"
-    suffixes = (".engine", ".plan")
     install_hint = INSTALL
 
     @classmethod
