@@ -8,15 +8,10 @@ from typing import Sequence
 import numpy as np
 
 from edgefashion.errors import BadInput
+from edgefashion.labels.landmarks import LANDMARK_NAMES  # noqa: F401  (re-exported)
 
 SPLITS = ("train", "val", "test")
 
-# The 8 landmark slots, in DeepFashion-C's full-body order. Upper-body garments use slots
-# 0-3 and 6-7, lower-body garments slots 4-7 (see deepfashion.py for the mapping).
-LANDMARK_NAMES = (
-    "collar_left", "collar_right", "sleeve_left", "sleeve_right",
-    "waist_left", "waist_right", "hem_left", "hem_right",
-)
 # Landmark visibility codes: DeepFashion-C's three, plus ABSENT for a slot with no point
 # (not defined for the garment type, or 0 0 in the fine-attribute files).
 VISIBLE, OCCLUDED, TRUNCATED, ABSENT = 0, 1, 2, -1

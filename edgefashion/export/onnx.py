@@ -47,9 +47,24 @@ class _TupleOutputs(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, image: torch.Tensor):
-        out = self.model(image)
+    def forward(self, *inputs: torch.Tensor):
+        out = self.model(**dict(zip(input_names(self.model), inputs)))
         return tuple(out[k] for k in self.model.output_names)
+
+
+def input_names(model) -> list[str]:
+    """The model's graph inputs: "image" first, then optional extras (e.g. m2fashion's "known")."""
+    return list(getattr(model, "input_names", None) or ["image"])
+
+
+def example_inputs(model, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``image`` plus the model's neutral values for its extra inputs, at the same batch size."""
+    feeds = {"image": image}
+    extra = [n for n in input_names(model) if n != "image"]
+    if extra:
+        made = model.example_inputs(image.shape[0])
+        feeds.update({n: made[n] for n in extra})
+    return feeds
 
 
 def export_onnx(model: torch.nn.Module, schema: LabelSchema, preprocess: PreprocessConfig,
@@ -90,17 +105,17 @@ def export_onnx(model: torch.nn.Module, schema: LabelSchema, preprocess: Preproc
 
 
 def _torch_export(model, path: Path, size: int, opset: int, custom_ops: bool) -> None:
-    example = torch.zeros(1, 3, size, size)
-    names = list(model.output_names)
+    example = tuple(example_inputs(model, torch.zeros(1, 3, size, size)).values())
+    names, ins = list(model.output_names), input_names(model)
     ctx = _custom_op_context() if custom_ops else contextlib.nullcontext()
     with warnings.catch_warnings(), ctx, torch.no_grad():
         # The TorchScript exporter gives opset 17 (TensorRT 8.5); torch marks it deprecated.
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
-                _TupleOutputs(model).eval(), (example,), str(path), input_names=["image"],
+                _TupleOutputs(model).eval(), example, str(path), input_names=ins,
                 output_names=names, opset_version=opset, dynamo=False,
-                dynamic_axes={"image": {0: "batch"}, **{n: {0: "batch"} for n in names}},
+                dynamic_axes={n: {0: "batch"} for n in ins + names},
             )
         except Exception as e:  # noqa: BLE001 - re-raise with the exporter's message, typed
             raise ExportError(f"torch.onnx.export failed for {model.config['name']}: {e}") from e
@@ -143,9 +158,10 @@ def _check(model, onnx_model, inputs: np.ndarray, tolerance: float, opset: int,
 
     sess = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    got = dict(zip(names, sess.run(None, {"image": inputs})))
+    feeds = example_inputs(model, torch.from_numpy(inputs))
+    got = dict(zip(names, sess.run(None, {k: v.numpy() for k, v in feeds.items()})))
     with torch.no_grad():
-        ref = {k: v.numpy() for k, v in model.eval()(torch.from_numpy(inputs)).items()}
+        ref = {k: v.numpy() for k, v in model.eval()(**feeds).items()}
     max_abs = {k: float(np.max(np.abs(got[k] - ref[k]))) if ref[k].size else 0.0 for k in names}
     agree = float(np.mean(got["category_logits"].argmax(1) == ref["category_logits"].argmax(1)))
     # relative to the logits' scale: large-logit models get a proportional budget

@@ -46,8 +46,10 @@ class Prediction:
 
     ``attributes``: group -> predicted attribute names (highest score first); ``scores``: every
     attribute's sigmoid score; ``gates``: gate / attention maps name -> (h, w) float32 in [0, 1]
-    over the model input; ``error``: the exception when this image could not be read (then
-    ``category`` is None); ``timings``: milliseconds per stage, this image's share of its batch.
+    over the model input; ``landmarks``: name -> (x, y, confidence), x / y in image pixels;
+    ``embedding``: the retrieval embedding (D,), L2-normalised; ``error``: the exception when
+    this image could not be read (then ``category`` is None); ``timings``: milliseconds per stage,
+    this image's share of its batch.
     """
 
     source: str
@@ -55,7 +57,7 @@ class Prediction:
     attributes: dict[str, list[str]] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     gates: dict[str, np.ndarray] = field(default_factory=dict)
-    landmarks: np.ndarray | None = None
+    landmarks: dict[str, tuple[float, float, float]] | None = None  # name -> (x, y, confidence)
     embedding: np.ndarray | None = None
     bbox: tuple[float, float, float, float] | None = None
     error: Exception | None = None
@@ -86,7 +88,7 @@ class Prediction:
         if gates and self.gates:
             d["gates"] = {k: np.asarray(v, np.float32).round(4).tolist() for k, v in self.gates.items()}
         if self.landmarks is not None:
-            d["landmarks"] = np.asarray(self.landmarks, np.float32).tolist()
+            d["landmarks"] = {k: [float(c) for c in v] for k, v in self.landmarks.items()}
         if self.embedding is not None:
             d["embedding"] = np.asarray(self.embedding, np.float32).tolist()
         d["bbox"] = None if self.bbox is None else [float(v) for v in self.bbox]
@@ -105,7 +107,8 @@ class Prediction:
             attributes={g: list(v) for g, v in d.get("attributes", {}).items()},
             scores={k: float(v) for k, v in d.get("scores", {}).items()},
             gates={k: np.asarray(v, np.float32) for k, v in d.get("gates", {}).items()},
-            landmarks=None if d.get("landmarks") is None else np.asarray(d["landmarks"], np.float32),
+            landmarks=None if d.get("landmarks") is None else {
+                k: tuple(float(c) for c in v) for k, v in d["landmarks"].items()},
             embedding=None if d.get("embedding") is None else np.asarray(d["embedding"], np.float32),
             bbox=None if d.get("bbox") is None else tuple(d["bbox"]),
             error=None if err is None else _rebuild_error(err),

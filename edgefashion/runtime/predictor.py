@@ -16,7 +16,8 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 import numpy as np
 
 from edgefashion.errors import BadInput, EdgeFashionError, ImageDecodeError, MissingMetadata
-from edgefashion.errors import SchemaError, ShapeError
+from edgefashion.errors import SchemaError, ShapeError, unknown_name
+from edgefashion.labels.landmarks import LANDMARK_NAMES
 from edgefashion.labels import LabelSchema
 import edgefashion.runtime.preprocess as _prep
 from edgefashion.runtime.backends.base import Backend, load_backend
@@ -31,6 +32,7 @@ __all__ = ["Predictor", "Prediction"]
 _SINGLE = (str, Path, bytes, bytearray, memoryview)
 BBox = Union[Sequence[float], None]
 STAGES = ("preprocess", "inference", "postprocess")
+EXTRA_INPUTS = ("known",)  # optional model inputs the Predictor knows how to feed
 
 
 class Predictor:
@@ -43,13 +45,16 @@ class Predictor:
     preprocess: a PreprocessConfig (or dict) overriding the one in the metadata.
     providers / threads: ONNX Runtime execution providers and intra-op threads.
     max_pixels: images with more pixels are refused (decompression bombs).
+    self_test: run the reference inputs the artifact carries and fail (SelfTestError) when the
+    answers drift beyond the precision's tolerance -- the check after a driver upgrade or a copy.
     """
 
     def __init__(self, path: str | Path | Backend, backend: str = "auto", device: str | None = None,
                  batch_size: int = 8, schema: LabelSchema | Mapping | str | Path | None = None,
                  preprocess: _prep.PreprocessConfig | Mapping | None = None,
                  providers: Sequence | str | None = None, threads: int | None = None,
-                 warmup: int = 0, max_pixels: int = MAX_PIXELS, **backend_options: Any) -> None:
+                 warmup: int = 0, max_pixels: int = MAX_PIXELS, self_test: bool = False,
+                 **backend_options: Any) -> None:
         if int(batch_size) < 1:
             raise BadInput(f"batch_size={batch_size} must be at least 1")
         if isinstance(path, Backend):
@@ -70,6 +75,14 @@ class Predictor:
         self.last_timings: dict[str, float] = {}
         self._groups = self.schema.group_indices()
         self._attr_names = self.schema.attribute_names
+        self._attr_index = {n: i for i, n in enumerate(self._attr_names)}
+        self.landmark_names = list((self.metadata or {}).get("model_config", {}).get(
+            "landmark_names") or LANDMARK_NAMES)
+        self.self_test_report: dict | None = None
+        if self_test:
+            from edgefashion.runtime.selftest import run_self_test
+
+            self.self_test_report = run_self_test(self.backend, self.metadata)
         if warmup:
             self.warmup(warmup)
 
@@ -112,9 +125,11 @@ class Predictor:
         """The image input's name; SchemaError / ShapeError when the model disagrees with us."""
         specs = self.backend.input_specs
         name = "image" if "image" in specs else next(iter(specs))
-        if len(specs) != 1:
+        self.extra_inputs = {n: s for n, s in specs.items() if n != name}
+        unknown = [n for n in self.extra_inputs if n not in EXTRA_INPUTS]
+        if unknown:
             raise ShapeError(f"model {self.path.name!r} has inputs {list(specs)}; the Predictor feeds "
-                             "one image input")
+                             f"one image input plus any of {list(EXTRA_INPUTS)}, not {unknown}")
         shape, s = specs[name].shape, self.preprocess_config.input_size
         if len(shape) != 4 or any(isinstance(d, int) and d != e for d, e in zip(shape[1:], (3, s, s))):
             raise ShapeError(
@@ -137,12 +152,15 @@ class Predictor:
         return _prep.preprocess(load_image(img, self.max_pixels), self.preprocess_config, bbox, out=out)
 
     def __call__(self, inputs: ImageSource | Iterable[ImageSource], bboxes: Any = None,
-                 top_k: int = 5, threshold: Threshold = None) -> Prediction | list[Prediction]:
+                 top_k: int = 5, threshold: Threshold = None, known: Any = None
+                 ) -> Prediction | list[Prediction]:
         """A single path / bytes / BGR array -> Prediction (a bad one raises); a list -> list.
 
         bboxes: for a single image one (x1, y1, x2, y2) or None; for a list, one per image.
         top_k: how many categories ``category.top()`` holds. threshold: a global attribute threshold
         (or one per attribute, or name -> value) replacing the schema's per-attribute thresholds.
+        known: attribute states the caller already knows, for models with a "known" input
+        (m2fashion): {"floral": True, "denim": False}, or a list of such dicts, one per image.
         """
         single = _is_single(inputs)
         items = [inputs] if single else list(inputs)
@@ -156,11 +174,13 @@ class Predictor:
                 raise BadInput(f"{len(boxes)} bboxes given for {len(items)} images; give one per "
                                "image (None where there is none)")
         thresholds = resolve_thresholds(self.schema, threshold)
+        states = self.known_states(known, len(items), single)
         totals = dict.fromkeys(STAGES, 0.0)
         results: list[Prediction] = []
         for i in range(0, len(items), self.batch_size):
             chunk = slice(i, i + self.batch_size)
-            preds, t = self._run_batch(items[chunk], boxes[chunk], top_k, thresholds, single)
+            preds, t = self._run_batch(items[chunk], boxes[chunk], top_k, thresholds, single,
+                                       None if states is None else states[chunk])
             results.extend(preds)
             for k in STAGES:
                 totals[k] += t[k]
@@ -171,16 +191,46 @@ class Predictor:
 
     predict = __call__
 
-    def infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw model outputs for a preprocessed batch x: (N, 3, S, S) float32 (any N)."""
+    def known_states(self, known: Any, n: int, single: bool = False) -> np.ndarray | None:
+        """``known`` (see __call__) -> (n, A) float32 of +1 present / -1 absent / 0 unknown."""
+        if known is None:
+            return None
+        if "known" not in self.extra_inputs:
+            raise BadInput(f"known= was given, but model {self.path.name!r} takes no attribute states "
+                           f"(its inputs: {self.backend.input_names}); use an m2fashion model")
+        per_image = [known] * n if isinstance(known, Mapping) else list(known)
+        if len(per_image) != n:
+            raise BadInput(f"{len(per_image)} known= dicts given for {n} images; give one dict "
+                           "(for all) or one per image")
+        states = np.zeros((n, len(self._attr_names)), np.float32)
+        for i, d in enumerate(per_image):
+            for name, value in (d or {}).items():
+                if name not in self._attr_index:
+                    raise unknown_name("attribute", name, self._attr_index)
+                states[i, self._attr_index[name]] = 0.0 if value is None else (1.0 if value else -1.0)
+        return states
+
+    def infer(self, x: np.ndarray, known: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Raw model outputs for a preprocessed batch x: (N, 3, S, S) float32 (any N).
+
+        known: (N, A) attribute states for a model with a "known" input (zeros when None).
+        """
+        feeds = {self.input_name: x}
+        for name, spec in self.extra_inputs.items():
+            given = known if name == "known" else None
+            shape = [len(x)] + [d if isinstance(d, int) else len(self._attr_names)
+                                for d in spec.shape[1:]]
+            feeds[name] = np.zeros(shape, np.float32) if given is None else given
         n, b = len(x), self.fixed_batch
         if not b or n == b:
-            return self.backend.infer({self.input_name: x})
+            return self.backend.infer(feeds)
         parts = []  # a static-batch model: run chunks of b, the last one padded with zeros
         for i in range(0, n, b):
-            chunk = np.zeros((b, *x.shape[1:]), x.dtype)
-            chunk[:len(x[i:i + b])] = x[i:i + b]
-            parts.append(self.backend.infer({self.input_name: chunk}))
+            chunk = {}
+            for k, v in feeds.items():
+                chunk[k] = np.zeros((b, *v.shape[1:]), v.dtype)
+                chunk[k][:len(v[i:i + b])] = v[i:i + b]
+            parts.append(self.backend.infer(chunk))
         return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
 
     def warmup(self, n: int = 1) -> None:
@@ -212,15 +262,19 @@ class Predictor:
 
     # ------------------------------------------------------------------ internals
     def _run_batch(self, items: list, boxes: list, top_k: int, thresholds: np.ndarray,
-                   raise_errors: bool) -> tuple[list[Prediction], dict]:
+                   raise_errors: bool, known: np.ndarray | None = None
+                   ) -> tuple[list[Prediction], dict]:
         t0 = time.perf_counter()
         s = self.preprocess_config.input_size
         batch = np.empty((len(items), 3, s, s), np.float32)
         preds: list[Prediction | None] = [None] * len(items)
         good: list[int] = []
+        shapes: dict[int, tuple] = {}
         for i, (src, box) in enumerate(zip(items, boxes)):
             try:
-                self.preprocess(src, box, out=batch[len(good)])
+                img = load_image(src, self.max_pixels)
+                _prep.preprocess(img, self.preprocess_config, box, out=batch[len(good)])
+                shapes[i] = img.shape
                 good.append(i)
             except EdgeFashionError as e:
                 if raise_errors:
@@ -232,12 +286,12 @@ class Predictor:
                     raise err from e
                 preds[i] = Prediction(_source(src), bbox=_bbox(box), error=err)
         t1 = time.perf_counter()
-        outputs = self.infer(batch[:len(good)]) if good else {}
+        outputs = self.infer(batch[:len(good)], None if known is None else known[good]) if good else {}
         t2 = time.perf_counter()
         if good:
             post = postprocess(outputs, self.schema, top_k, thresholds)
             for j, i in enumerate(good):
-                preds[i] = self._prediction(items[i], boxes[i], j, post, outputs)
+                preds[i] = self._prediction(items[i], boxes[i], j, post, outputs, shapes[i])
         t3 = time.perf_counter()
         t = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
              "postprocess": (t3 - t2) * 1e3}
@@ -246,7 +300,8 @@ class Predictor:
             p.timings = dict(share)
         return preds, t
 
-    def _prediction(self, src, box, j: int, post, outputs: Mapping[str, np.ndarray]) -> Prediction:
+    def _prediction(self, src, box, j: int, post, outputs: Mapping[str, np.ndarray],
+                    shape: tuple) -> Prediction:
         names = self.schema.category_names
         ranked = [(names[c], float(p)) for c, p in zip(post.top_indices[j], post.top_probs[j])]
         category = CategoryResult(ranked[0][0], ranked[0][1], int(post.top_indices[j, 0]), ranked,
@@ -261,10 +316,20 @@ class Predictor:
         return Prediction(
             source=_source(src), category=category, attributes=attributes,
             scores=dict(zip(self._attr_names, scores.tolist())), gates=gates,
-            landmarks=outputs["landmarks"][j] if "landmarks" in outputs else None,
+            landmarks=self._landmarks(outputs["landmarks"][j], shape, box) if "landmarks" in outputs
+            else None,
             embedding=outputs["embedding"][j] if "embedding" in outputs else None,
             bbox=_bbox(box),
         )
+
+
+    def _landmarks(self, points: np.ndarray, shape: tuple, box) -> dict[str, tuple]:
+        """(K, 3) normalised model-input (x, y, conf) -> name -> (x, y, conf) in image pixels."""
+        px = _prep.input_to_image(points, shape, self.preprocess_config, box)
+        names = self.landmark_names if len(self.landmark_names) == len(px) else [
+            f"landmark{k}" for k in range(len(px))]
+        return {n: (float(p[0]), float(p[1]), float(p[2]) if len(p) > 2 else 1.0)
+                for n, p in zip(names, px)}
 
 
 def _is_single(x) -> bool:

@@ -93,6 +93,49 @@ def resize(img: np.ndarray, size: int, mode: str) -> np.ndarray:
     return out
 
 
+def input_geometry(shape: Sequence[int], cfg: PreprocessConfig, bbox=None
+                   ) -> tuple[float, float, float, float]:
+    """(sx, sy, ox, oy) with  u = (x - ox) / sx,  v = (y - oy) / sy : image pixels (x, y) ->
+    coordinates normalised to the model input (0 = left / top edge, 1 = right / bottom edge).
+
+    Follows ``preprocess`` exactly: the box crop, then stretch / center_crop / letterbox.
+    """
+    x1, y1, x2, y2 = crop_region(shape, bbox, cfg.bbox_margin) if bbox is not None else (
+        0, 0, shape[1], shape[0])
+    w, h = x2 - x1, y2 - y1
+    if cfg.resize == "stretch":
+        return float(w), float(h), float(x1), float(y1)
+    if cfg.resize == "center_crop":
+        s = min(w, h)
+        return float(s), float(s), float(x1 + (w - s) // 2), float(y1 + (h - s) // 2)
+    size = cfg.input_size  # letterbox: the image occupies (nw, nh) of the square, centred
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    y0, x0 = (size - nh) // 2, (size - nw) // 2
+    # u = (x0 + (x - x1) * nw / w) / size  ->  sx = w * size / nw,  ox = x1 - x0 * w / nw
+    return w * size / nw, h * size / nh, x1 - x0 * w / nw, y1 - y0 * h / nh
+
+
+def image_to_input(points: np.ndarray, shape: Sequence[int], cfg: PreprocessConfig, bbox=None
+                   ) -> np.ndarray:
+    """(..., 2+) image pixel points -> normalised model-input coordinates (extra columns kept)."""
+    sx, sy, ox, oy = input_geometry(shape, cfg, bbox)
+    out = np.array(points, np.float32, copy=True)
+    out[..., 0] = (out[..., 0] - ox) / sx
+    out[..., 1] = (out[..., 1] - oy) / sy
+    return out
+
+
+def input_to_image(points: np.ndarray, shape: Sequence[int], cfg: PreprocessConfig, bbox=None
+                   ) -> np.ndarray:
+    """The inverse of ``image_to_input``: model outputs such as landmarks back to image pixels."""
+    sx, sy, ox, oy = input_geometry(shape, cfg, bbox)
+    out = np.array(points, np.float32, copy=True)
+    out[..., 0] = out[..., 0] * sx + ox
+    out[..., 1] = out[..., 1] * sy + oy
+    return out
+
+
 def preprocess(img_bgr: np.ndarray, cfg: PreprocessConfig, bbox=None,
                out: np.ndarray | None = None) -> np.ndarray:
     """uint8 BGR (H, W, 3) -> float32 (3, S, S) normalised. Writes into ``out`` when given."""

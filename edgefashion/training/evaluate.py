@@ -12,6 +12,7 @@ from edgefashion.runtime.preprocess import PreprocessConfig
 from edgefashion.training.metrics import evaluation_report
 
 InferFn = Callable[[np.ndarray], dict]
+EXTRA_OUTPUTS = ("landmarks", "embedding")  # kept for the metrics of the models that have them
 
 
 def collect_outputs(infer: InferFn, samples: Sequence, preprocess: PreprocessConfig,
@@ -20,16 +21,18 @@ def collect_outputs(infer: InferFn, samples: Sequence, preprocess: PreprocessCon
     from edgefashion.data import GarmentDataset, attribute_matrix
 
     ds = GarmentDataset(samples, preprocess, train=False)
-    cats, attrs = [], []
+    kept: dict[str, list] = {k: [] for k in ("category_logits", "attribute_logits") + EXTRA_OUTPUTS}
     for i in _progress(range(0, len(ds), batch_size), progress, "evaluate"):
         items = [ds[j] for j in range(i, min(i + batch_size, len(ds)))]
         out = infer(np.stack([np.asarray(it["image"]) for it in items]))
-        cats.append(np.asarray(out["category_logits"]))
-        attrs.append(np.asarray(out["attribute_logits"]))
-    labels = np.asarray([s.category for s in samples], np.int64)
-    attr_labels = attribute_matrix(samples, attrs[0].shape[1] if attrs else 0)
-    return {"category_logits": np.concatenate(cats), "attribute_logits": np.concatenate(attrs),
-            "categories": labels, "attributes": attr_labels}
+        for k in kept:
+            if k in out:
+                kept[k].append(np.asarray(out[k]))
+    outs = {k: np.concatenate(v) for k, v in kept.items() if v}
+    outs["categories"] = np.asarray([s.category for s in samples], np.int64)
+    outs["attributes"] = attribute_matrix(samples, outs["attribute_logits"].shape[1] if kept[
+        "attribute_logits"] else 0)
+    return outs
 
 
 def evaluate_outputs(outs: dict, schema: LabelSchema) -> dict:

@@ -56,7 +56,27 @@ class MultiTaskLoss(torch.nn.Module):
         self.register_buffer("w_neg", torch.as_tensor(w_neg))
         self.w_c, self.w_a, self.unknown = w_c, w_a, tuple(unknown)
 
-    def forward(self, out: dict, category: torch.Tensor, attributes: torch.Tensor) -> dict:
-        l_c = category_loss(out["category_logits"], category)
-        l_a = weighted_bce(out["attribute_logits"], attributes, self.w_pos, self.w_neg, self.unknown)
+    def forward(self, out: dict, batch: dict) -> dict:
+        """out: the model's outputs; batch: the loader's dict ("category", "attributes", ...)."""
+        l_c = category_loss(out["category_logits"], batch["category"])
+        l_a = weighted_bce(out["attribute_logits"], batch["attributes"], self.w_pos, self.w_neg,
+                           self.unknown)
         return {"loss": self.w_c * l_c + self.w_a * l_a, "category": l_c, "attributes": l_a}
+
+
+def build_loss(model, schema, train_samples, cfg) -> torch.nn.Module:
+    """The model's own loss (``model.make_loss``) or the default category + attribute loss."""
+    if hasattr(model, "make_loss"):
+        return model.make_loss(schema, train_samples, cfg)
+    from edgefashion.data import attribute_matrix
+
+    labels = attribute_matrix(train_samples, schema.num_attributes)
+    w_pos, w_neg = attribute_weights(labels, cfg.unknown_labels)
+    return MultiTaskLoss(w_pos, w_neg, cfg.w_category, cfg.w_attributes, cfg.unknown_labels)
+
+
+def training_forward(model, batch: dict) -> dict:
+    """``model.training_forward(batch)`` when the model defines it, else ``model(batch["image"])``."""
+    if hasattr(model, "training_forward"):
+        return model.training_forward(batch)
+    return model(batch["image"])

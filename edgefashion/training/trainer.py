@@ -8,14 +8,14 @@ from typing import Sequence
 
 import torch
 
-from edgefashion.data import GarmentDataset, attribute_matrix, make_loader
+from edgefashion.data import GarmentDataset, make_loader
 from edgefashion.errors import BadInput
 from edgefashion.labels import LabelSchema
 from edgefashion.models import read_checkpoint, save_checkpoint
 from edgefashion.runtime.preprocess import PreprocessConfig
 from edgefashion.training.config import TrainConfig
 from edgefashion.training.evaluate import evaluate_model
-from edgefashion.training.losses import MultiTaskLoss, attribute_weights
+from edgefashion.training.losses import build_loss, training_forward
 
 
 class Trainer:
@@ -30,22 +30,23 @@ class Trainer:
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, cfg.lr_step_epochs, cfg.lr_gamma)
         self.epoch, self.step, self.best, self.history = 0, 0, -1.0, []
+        self._pending_opt_state, self.loss_fn = None, None
 
     # ------------------------------------------------------------------ resume
     def resume(self, path: str | Path) -> None:
         ckpt = read_checkpoint(path)
         self.model.load_state_dict(ckpt["state_dict"])
         st = ckpt.get("train_state") or {}
-        if "optimizer" in st:
-            self.opt.load_state_dict(st["optimizer"])
-            self.sched.load_state_dict(st["scheduler"])
+        if "optimizer" in st:  # loaded in fit(), once a loss with parameters has joined the optimizer
+            self._pending_opt_state = (st["optimizer"], st["scheduler"], st.get("loss"))
         self.epoch, self.step = int(st.get("epoch", 0)), int(st.get("step", 0))
         self.best, self.history = float(st.get("best", -1.0)), list(st.get("history", []))
 
     def _save(self, name: str) -> Path:
         state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
                  "epoch": self.epoch, "step": self.step, "best": self.best,
-                 "history": self.history, "config": self.cfg.to_dict()}
+                 "history": self.history, "config": self.cfg.to_dict(),
+                 "loss": self.loss_fn.state_dict() if self.loss_fn is not None else None}
         return save_checkpoint(self.out_dir / name, self.model, self.schema, self.preprocess, state)
 
     # ------------------------------------------------------------------ fit
@@ -56,10 +57,18 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed + self.epoch)
-        labels = attribute_matrix(train_samples, self.schema.num_attributes)
-        w_pos, w_neg = attribute_weights(labels, cfg.unknown_labels)
-        loss_fn = MultiTaskLoss(w_pos, w_neg, cfg.w_category, cfg.w_attributes, cfg.unknown_labels)
-        loss_fn = loss_fn.to(self.device)
+        loss_fn = build_loss(self.model, self.schema, train_samples, cfg).to(self.device)
+        self.loss_fn = loss_fn
+        loss_params = list(loss_fn.parameters())  # e.g. learned task-uncertainty weights
+        if loss_params and len(self.opt.param_groups) == 1:
+            self.opt.add_param_group({"params": loss_params})
+        if getattr(self, "_pending_opt_state", None):
+            opt_state, sched_state, loss_state = self._pending_opt_state
+            if loss_state:
+                loss_fn.load_state_dict(loss_state)
+            self.opt.load_state_dict(opt_state)
+            self.sched.load_state_dict(sched_state)
+            self._pending_opt_state = None
         self.model.to(self.device)
         ds = GarmentDataset(train_samples, self.preprocess, train=True, flip_prob=cfg.flip_prob)
         loader = make_loader(ds, cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
@@ -95,9 +104,9 @@ class Trainer:
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False, unit="batch",
                    disable=None if cfg.progress else True)  # None: no bar when not a terminal
         for batch in bar:
-            image = batch["image"].to(self.device)
-            out = self.model(image)
-            losses = loss_fn(out, batch["category"].to(self.device), batch["attributes"].to(self.device))
+            batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            out = training_forward(self.model, batch)
+            losses = loss_fn(out, batch)
             self.opt.zero_grad(set_to_none=True)
             losses["loss"].backward()
             self.opt.step()

@@ -45,7 +45,7 @@ def test_category_loss_ignores_unknown_and_total_is_weighted():
     assert float(category_loss(logits, torch.tensor([-1, -1]))) == 0.0
     fn = MultiTaskLoss(np.ones(1, np.float32), np.ones(1, np.float32), w_c=2.0, w_a=0.5)
     out = fn({"category_logits": logits, "attribute_logits": torch.zeros(2, 1)},
-             torch.tensor([0, 1]), torch.tensor([[1], [-1]]))
+             {"category": torch.tensor([0, 1]), "attributes": torch.tensor([[1], [-1]])})
     assert float(out["loss"]) == pytest.approx(2 * float(out["category"]) + 0.5 * float(out["attributes"]))
 
 

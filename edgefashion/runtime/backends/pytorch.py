@@ -53,6 +53,9 @@ class PyTorchBackend(Backend):
         self.metadata = make_metadata(name, config, schema, prep, names, {"source": "checkpoint"})
         size = int(prep.input_size)
         self.input_specs = {"image": TensorSpec((None, 3, size, size), np.dtype(np.float32))}
+        for extra in getattr(model, "input_names", ["image"])[1:]:  # e.g. m2fashion's "known"
+            width = model.example_inputs(1)[extra].shape[1:]
+            self.input_specs[extra] = TensorSpec((None, *width), np.dtype(np.float32))
         # One forward on zeros gives the real output shapes (and shows the model runs).
         self.output_specs = {n: TensorSpec((None,), np.dtype(np.float32)) for n in names}
         self.output_specs = {n: TensorSpec((None, *v.shape[1:]), np.dtype(np.float32))
@@ -61,9 +64,9 @@ class PyTorchBackend(Backend):
     def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self.torch
         feeds = self.check_inputs(inputs)
-        x = torch.from_numpy(feeds["image"]).to(self.device)
+        tensors = {k: torch.from_numpy(v).to(self.device) for k, v in feeds.items()}
         with torch.inference_mode():
-            out = self.model(x)
+            out = self.model(**tensors)
         if not isinstance(out, Mapping):
             out = dict(zip(self.output_names, out if isinstance(out, (tuple, list)) else [out]))
         return {k: v.detach().float().cpu().numpy() for k, v in out.items()}
