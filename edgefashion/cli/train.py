@@ -67,8 +67,10 @@ def run(args) -> int:
         max_minutes=args.max_minutes, max_steps=args.max_steps, num_workers=args.workers,
         threads=args.threads, seed=args.seed, device=args.device, progress=not args.no_progress,
     )
-    opts = {"width": args.width, "input_size": args.input_size, "batch_norm": args.batch_norm,
-            "backbone_weights": args.backbone_weights, **parse_options(args.model_opt)}
+    opts = model_options(args.model, {"width": args.width, "input_size": args.input_size,
+                                      "batch_norm": args.batch_norm or None,
+                                      "backbone_weights": args.backbone_weights},
+                         parse_options(args.model_opt))
     model = create_model(args.model, schema.num_categories, schema.num_attributes, **opts)
     preprocess = PreprocessConfig(input_size=args.input_size)
     trainer = Trainer(model, schema, preprocess, cfg, args.out)
@@ -83,6 +85,25 @@ def run(args) -> int:
     print(f"wrote {Path(args.out) / 'best.pt'} (best val top-1 {summary['best_category_top1']:.3f}), "
           f"{Path(args.out) / 'last.pt'} and {out}")
     return 0
+
+
+def model_options(name: str, common: dict, extra: dict) -> dict:
+    """The common flags the model's config knows (None = not given), plus its --model-opt items."""
+    from edgefashion.errors import BadInput
+    from edgefashion.models import get_model_class
+
+    fields = getattr(get_model_class(name).config_class, "__dataclass_fields__", {})
+    opts = {}
+    for key, value in common.items():
+        if value is None:
+            continue
+        if key not in fields:
+            if key in ("width", "input_size"):
+                raise BadInput(f"model {name!r} has no {key!r} option; its options: {sorted(fields)}")
+            raise BadInput(f"--{key.replace('_', '-')} does not apply to model {name!r}; "
+                           f"its options: {sorted(fields)}")
+        opts[key] = value
+    return {**opts, **extra}
 
 
 def _same(a, b) -> bool:
