@@ -64,6 +64,10 @@ class EngineMismatch(EdgeFashionError, RuntimeError):
 EngineMismatchError = EngineMismatch
 
 
+class SelfTestError(EdgeFashionError, RuntimeError):
+    """An artifact's answers on its own reference inputs drifted beyond its precision's tolerance."""
+
+
 def unknown_name(kind: str, name: str, valid) -> UnknownName:
     """Build the registry error: ``unknown model 'x'; valid: a, b, c``."""
     names = ", ".join(sorted(valid)) or "(none registered)"

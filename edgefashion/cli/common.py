@@ -31,11 +31,15 @@ def _typed(v: str):
 
 
 def detect_layout(root: Path) -> str:
-    """'deepfashion' (Anno/ + Eval/) or 'folders' (one sub-folder per category)."""
+    """'deepfashion' (Anno/ + Eval/), 'fine_attr' (split/*.txt) or 'folders' (one per category)."""
     if not root.is_dir():
         raise DatasetError(f"dataset {str(root)!r} does not exist")
     if (root / "Anno").is_dir() or (root / "Anno_coarse").is_dir():
         return "deepfashion"
+    if (root / "split" / "train.txt").is_file():
+        return "fine_attr"
+    if (root / "styles.csv").is_file():
+        return "fashion-product"
     return "folders"
 
 
@@ -51,6 +55,10 @@ def load_split(root: str | Path, split: str, layout: str = "auto", schema=None):
     layout = detect_layout(root) if layout == "auto" else layout
     if layout == "deepfashion":
         return data.read_deepfashion(root, split=split)
+    if layout == "fine_attr":
+        return data.read_fine_attr(root, split)
+    if layout == "fashion-product":
+        return data.read_fashion_product(root, split=split, schema=schema)
     names = {"train": ("train",), "val": ("validation", "val"), "test": ("test",)}[split]
     for n in names:
         if (root / n).is_dir():

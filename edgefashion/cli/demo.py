@@ -71,7 +71,8 @@ def run(args) -> int:
     t = time.monotonic()
     check = check_inputs_from_images([s.path for s in test[:16]], preprocess)
     onnx_path = out / "msfan.onnx"
-    rep = export_onnx(model, schema, preprocess, onnx_path, check_inputs=check, real_images=True)
+    rep = export_onnx(model, schema, preprocess, onnx_path, check_inputs=check, real_images=True,
+                      self_test_images=[s.path for s in test[:4]])
     print(f"   wrote {onnx_path}: max abs error vs PyTorch {max(rep.max_abs.values()):.2e}, "
           f"top-1 agreement {rep.top1_agreement:.3f}")
     times["export"] = time.monotonic() - t

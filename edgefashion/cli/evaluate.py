@@ -7,7 +7,7 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="checkpoint (.pt), ONNX (.onnx) or engine")
     p.add_argument("--data", required=True, help="dataset root (DeepFashion-C layout or folders)")
     p.add_argument("--split", default="val", choices=["train", "val", "test"])
-    p.add_argument("--layout", default="auto", choices=["auto", "deepfashion", "folders"])
+    p.add_argument("--layout", default="auto", choices=["auto", "deepfashion", "fine_attr", "fashion-product", "folders"])
     p.add_argument("--backend", default="auto")
     p.add_argument("--device")
     p.add_argument("--batch-size", type=int, default=16)
@@ -43,6 +43,12 @@ def format_report(rep: dict) -> str:
         if rec:
             parts = "  ".join(f"{g} {_pct(v)}" for g, v in rec.items())
             lines.append(f"attribute top-{k} recall: {parts}")
+    nd = rep.get("landmark_normalized_distance")
+    if nd:
+        parts = "  ".join(f"{n} {v:.4f}" for n, v in nd.items() if n != "overall")
+        lines.append(f"landmark normalized distance: overall {nd['overall']:.4f}  ({parts})")
+    if "jaccard_accuracy" in rep:
+        lines.append(f"attribute groups, sample-level Jaccard accuracy: {_pct(rep['jaccard_accuracy'])}")
     return "\n".join(lines)
 
 

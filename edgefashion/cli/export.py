@@ -24,7 +24,7 @@ def run(args) -> int:
 
     model, info = load_checkpoint(args.checkpoint)
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
-    inputs, real = None, False
+    inputs, real, paths = None, False, None
     if args.check_images:
         from edgefashion.data import read_image_list
 
@@ -34,7 +34,8 @@ def run(args) -> int:
         print("note: no --check-images given; checking ONNX vs PyTorch on random inputs")
     rep = export_onnx(model, info["schema"], info["preprocess"], out, check_inputs=inputs,
                       real_images=real, opset=args.opset, simplify=not args.no_simplify,
-                      tolerance=args.tolerance, custom_ops=args.custom_ops)
+                      tolerance=args.tolerance, custom_ops=args.custom_ops,
+                      self_test_images=paths if args.check_images else None)
     if not rep.checked:
         print(f"wrote {out}  (opset {rep.opset}; with edgefashion custom-op nodes for the TensorRT "
               "plugin; ONNX Runtime cannot run them, so the numerical check happens at engine build)")

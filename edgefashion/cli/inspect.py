@@ -9,11 +9,21 @@ def add_parser(sub) -> None:
     p = sub.add_parser("inspect", help="show what a checkpoint / ONNX / engine file holds")
     p.add_argument("model")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--self-test", action="store_true",
+                   help="run the reference inputs the artifact carries; fail when its answers drift")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     info = describe_model_file(args.model)
+    if getattr(args, "self_test", False):  # SelfTestError -> "error: self-test failed ...", exit 2
+        from edgefashion.runtime.backends.base import load_backend
+        from edgefashion.runtime.selftest import run_self_test
+
+        st = run_self_test(load_backend(args.model))
+        info["self-test"] = {"passed": st["passed"], "images": st["images"], "precision": st["precision"],
+                             **{f"{k} cos": round(v["cosine_min"], 5) for k, v in st["outputs"].items()
+                                if k.endswith("logits")}}
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0

@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
                        description="Train on DeepFashion-C (Anno/, Eval/) or one-folder-per-category data.")
     p.add_argument("data", help="dataset root")
     p.add_argument("--val", help="validation data (default: the dataset's val split / validation folder)")
-    p.add_argument("--layout", default="auto", choices=["auto", "deepfashion", "folders"])
+    p.add_argument("--layout", default="auto", choices=["auto", "deepfashion", "fine_attr", "fashion-product", "folders"])
     p.add_argument("--model", default="msfan", help="model name (see `edgefashion env`)")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier (0.125-0.5 for CPU)")
     p.add_argument("--input-size", type=int, default=224)
@@ -34,6 +34,17 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", help="continue from a checkpoint written by train (last.pt)")
+    p.add_argument("--keypoints", help="vsam pose keypoints: a list file or a folder of "
+                   "<stem>_keypoints.json (OpenPose --write_json)")
+    semi = p.add_argument_group("semi-supervised (teacher-student, MSFAN paper 4.4.1)")
+    semi.add_argument("--semi-supervised", action="store_true",
+                      help="mix unlabelled images into every batch, pseudo-labelled by --teacher")
+    semi.add_argument("--teacher", help="teacher checkpoint (e.g. an MSFAN best.pt)")
+    semi.add_argument("--unlabelled", help="unlabelled images: a folder, list file or glob")
+    semi.add_argument("--unlabelled-ratio", type=float, default=1.0,
+                      help="unlabelled images per labelled image in a batch (1.0 = equal)")
+    semi.add_argument("--sigma-lr", type=float, help="lr of the learned loss weights sigma1/2 "
+                      "(default: --lr)")
     p.add_argument("-o", "--out", default="runs/train", help="output folder for checkpoints")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
@@ -42,7 +53,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from edgefashion.cli.common import load_split, parse_options
     from edgefashion.errors import DatasetError
-    from edgefashion.models import create_model
+    from edgefashion.models import create_model, get_model_class
     from edgefashion.runtime.preprocess import PreprocessConfig
     from edgefashion.training import TrainConfig, Trainer
 
@@ -56,6 +67,10 @@ def run(args) -> int:
             print(f"note: no validation split ({e}); best.pt will be the last epoch")
             val = []
         val = [] if val is train or _same(val, train) else val
+    if args.keypoints:
+        from edgefashion.data.keypoints import attach_keypoints
+
+        train, val = attach_keypoints(train, args.keypoints), attach_keypoints(val, args.keypoints)
     if args.max_train:
         import random
 
@@ -71,9 +86,17 @@ def run(args) -> int:
                                       "batch_norm": args.batch_norm or None,
                                       "backbone_weights": args.backbone_weights},
                          parse_options(args.model_opt))
+    cls = get_model_class(args.model)
+    if hasattr(cls, "schema_options") and not {"groups", "group_of"} & set(opts):
+        opts.update(cls.schema_options(schema))  # e.g. multibranch: one head per attribute group
     model = create_model(args.model, schema.num_categories, schema.num_attributes, **opts)
     preprocess = PreprocessConfig(input_size=args.input_size)
-    trainer = Trainer(model, schema, preprocess, cfg, args.out)
+    if args.semi_supervised or args.teacher or args.unlabelled:
+        from edgefashion.training.semi import semi_trainer_from_args
+
+        trainer = semi_trainer_from_args(args, model, schema, preprocess, cfg)
+    else:
+        trainer = Trainer(model, schema, preprocess, cfg, args.out)
     if args.resume:
         trainer.resume(args.resume)
     print(f"training {args.model} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params) "

@@ -6,6 +6,7 @@ Readers return ``(LabelSchema, list[Sample])`` and import no torch; ``GarmentDat
 from __future__ import annotations
 
 from edgefashion.data.deepfashion import read_deepfashion
+from edgefashion.data.fashion_product import read_fashion_product
 from edgefashion.data.fine_attr import read_fine_attr
 from edgefashion.data.folders import read_folders
 from edgefashion.data.imagelist import read_image_list
@@ -14,7 +15,7 @@ from edgefashion.data.synthetic import generate_synthetic, synthetic_schema
 
 __all__ = [
     "GarmentDataset", "LANDMARK_NAMES", "attribute_matrix", "SPLITS", "Sample", "generate_synthetic", "make_loader",
-    "read_deepfashion", "read_fine_attr", "read_folders", "read_image_list", "synthetic_schema",
+    "read_deepfashion", "read_fashion_product", "read_fine_attr", "read_folders", "read_image_list", "synthetic_schema",
 ]
 
 

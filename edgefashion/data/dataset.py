@@ -2,7 +2,8 @@
 
 Without augmentation an item's "image" is exactly
 ``preprocess(load_image(sample.path), cfg, sample.bbox)`` -- the tensor every runtime computes.
-Training augmentation (horizontal flip) acts on the uint8 image before that call.
+Training augmentation (horizontal flip) acts on the uint8 image before that call; landmarks and
+keypoints follow the same crop / resize / flip (``runtime.preprocess.image_to_input``).
 """
 from __future__ import annotations
 
@@ -12,17 +13,28 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from edgefashion.data.sample import Sample
+from edgefashion.data.sample import ABSENT, LANDMARK_NAMES, VISIBLE, Sample
 from edgefashion.errors import BadInput, DatasetError, EdgeFashionError, ImageDecodeError
 from edgefashion.runtime.images import load_image
-from edgefashion.runtime.preprocess import PreprocessConfig, preprocess
+from edgefashion.runtime.preprocess import PreprocessConfig, image_to_input, preprocess
+
+# The landmark slot each slot becomes under a horizontal flip (*_left <-> *_right).
+_SIDE = {"left": "right", "right": "left"}
+LANDMARK_FLIP = tuple(LANDMARK_NAMES.index("_".join(n.split("_")[:-1] + [_SIDE[n.split("_")[-1]]]))
+                      for n in LANDMARK_NAMES)
 
 
 class GarmentDataset(Dataset):
     """Samples -> dicts of tensors.
 
     Item ``i``: {"image": float32 (3, S, S), "category": int64 (), "attributes": float32 (A,)
-    holding the raw 1 / -1 / 0 labels (zeros when a sample has none), "index": i}.
+    holding the raw 1 / -1 / 0 labels (zeros when a sample has none), "index": i}; plus, when
+    any sample has them, "landmarks" float32 (8, 3) and / or "keypoints" float32 (K, 3): x, y
+    normalised to the model input (0 = left / top edge, 1 = right / bottom edge of the tensor) and
+    a weight, 1.0 for a usable point (landmark VISIBLE / keypoint confidence > 0, and inside the
+    input) else 0.0; all-zero rows for absent points and for samples without any. A flip mirrors
+    x and swaps the left / right landmark slots (keypoints keep their order: the pose heatmap
+    built from them is the union of all joints and limbs, which mirrors as it is).
     use_bbox: crop each sample's bbox (when it has one) before resizing, as the Predictor does
     when given a box. train: flip horizontally with probability ``flip_prob`` (torch's RNG, so
     DataLoader workers and ``torch.manual_seed`` make it reproducible).
@@ -40,6 +52,8 @@ class GarmentDataset(Dataset):
         self.cfg, self.train, self.use_bbox = preprocess_cfg, train, use_bbox
         self.flip_prob = float(flip_prob)
         self.num_attributes = _num_attributes(self.samples, num_attributes)
+        self.has_landmarks = any(s.landmarks is not None for s in self.samples)
+        self.num_keypoints = _num_keypoints(self.samples)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -58,7 +72,8 @@ class GarmentDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         s = self.samples[index]
         img, bbox = self.load(index)
-        if self.train and self.flip_prob > 0 and float(torch.rand(())) < self.flip_prob:
+        flipped = self.train and self.flip_prob > 0 and float(torch.rand(())) < self.flip_prob
+        if flipped:
             img = np.ascontiguousarray(img[:, ::-1])
             if bbox is not None:
                 w = img.shape[1]
@@ -71,8 +86,41 @@ class GarmentDataset(Dataset):
             attrs = torch.from_numpy(s.attributes.astype(np.float32))
         else:
             attrs = torch.zeros(self.num_attributes, dtype=torch.float32)
-        return {"image": torch.from_numpy(x), "category": torch.tensor(s.category, dtype=torch.int64),
+        item = {"image": torch.from_numpy(x), "category": torch.tensor(s.category, dtype=torch.int64),
                 "attributes": attrs, "index": index}
+        if self.has_landmarks:
+            item["landmarks"] = torch.from_numpy(self.landmarks_to_input(s, img.shape, bbox, flipped))
+        if self.num_keypoints is not None:
+            item["keypoints"] = torch.from_numpy(self.keypoints_to_input(s, img.shape, bbox, flipped))
+        return item
+
+    def landmarks_to_input(self, s: Sample, shape: tuple, bbox, flipped: bool = False) -> np.ndarray:
+        """``s.landmarks`` (8, 3) in image pixels -> (8, 3) (x, y, weight) in input coordinates.
+
+        shape / bbox: of the (possibly flipped) image and box that were preprocessed.
+        """
+        if s.landmarks is None:
+            return np.zeros((len(LANDMARK_NAMES), 3), np.float32)
+        out = self._to_input(s.landmarks, shape, bbox, flipped, s.landmarks[:, 2] == VISIBLE)
+        out[s.landmarks[:, 2] == ABSENT] = 0.0
+        return out[list(LANDMARK_FLIP)] if flipped else out
+
+    def keypoints_to_input(self, s: Sample, shape: tuple, bbox, flipped: bool = False) -> np.ndarray:
+        """``s.keypoints`` (K, 3) in image pixels -> (K, 3) (x, y, weight) in input coordinates."""
+        if s.keypoints is None:
+            return np.zeros((self.num_keypoints or 0, 3), np.float32)
+        out = self._to_input(s.keypoints, shape, bbox, flipped, s.keypoints[:, 2] > 0)
+        out[s.keypoints[:, 2] <= 0] = 0.0
+        return out
+
+    def _to_input(self, points: np.ndarray, shape: tuple, bbox, flipped: bool,
+                  usable: np.ndarray) -> np.ndarray:
+        xy = np.array(points[:, :2], np.float32)
+        if flipped:  # the image was mirrored: x -> W - x (continuous pixel coordinates)
+            xy[:, 0] = shape[1] - xy[:, 0]
+        uv = image_to_input(xy, shape, self.cfg, bbox)
+        inside = ((uv >= 0.0) & (uv <= 1.0)).all(axis=1)
+        return np.concatenate([uv, (usable & inside).astype(np.float32)[:, None]], axis=1)
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int = 0,
@@ -87,6 +135,15 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: i
     return DataLoader(dataset, batch_size=int(batch_size), shuffle=shuffle, num_workers=int(num_workers),
                       generator=gen, drop_last=drop_last, pin_memory=pin_memory,
                       persistent_workers=int(num_workers) > 0)
+
+
+def _num_keypoints(samples: list[Sample]) -> int | None:
+    """K when some samples have keypoints (all must have the same K), else None."""
+    sizes = {len(s.keypoints) for s in samples if getattr(s, "keypoints", None) is not None}
+    if len(sizes) > 1:
+        raise DatasetError(f"samples have keypoint sets of different sizes {sorted(sizes)}; "
+                           "use one pose format (e.g. all OpenPose BODY_25) for a dataset")
+    return sizes.pop() if sizes else None
 
 
 def _num_attributes(samples: list[Sample], given: int | None) -> int:

@@ -25,7 +25,9 @@ class Sample:
     attributes: (A,) int8, 1 = positive, -1 = negative, 0 = unknown; None when unlabelled.
     bbox: (x1, y1, x2, y2) pixels of the garment, or None. landmarks: (8, 3) float32 rows
     (x, y, visibility) in LANDMARK_NAMES order, visibility one of VISIBLE / OCCLUDED / TRUNCATED /
-    ABSENT, or None. split: "train" / "val" / "test" / None.
+    ABSENT, or None. split: "train" / "val" / "test" / None. keypoints: (K, 3) float32 rows
+    (x, y, confidence) in image pixels from a pose detector (confidence 0 = not detected), or None
+    (see data/keypoints.py).
     Arrays are read-only; equality compares every field (arrays by value).
     """
 
@@ -35,6 +37,7 @@ class Sample:
     bbox: tuple[float, float, float, float] | None = None
     landmarks: np.ndarray | None = None
     split: str | None = None
+    keypoints: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -44,6 +47,7 @@ class Sample:
         object.__setattr__(self, "attributes", _attributes(self.attributes, self.path))
         object.__setattr__(self, "bbox", _bbox(self.bbox, self.path))
         object.__setattr__(self, "landmarks", _landmarks(self.landmarks, self.path))
+        object.__setattr__(self, "keypoints", _keypoints(self.keypoints, self.path))
         if self.split is not None and self.split not in SPLITS:
             raise BadInput(f"{self.path}: split {self.split!r} must be one of {', '.join(SPLITS)} or None")
 
@@ -59,6 +63,7 @@ class Sample:
             == (other.path, other.category, other.bbox, other.split)
             and _same(self.attributes, other.attributes)
             and _same(self.landmarks, other.landmarks)
+            and _same(self.keypoints, other.keypoints)
         )
 
     def __hash__(self) -> int:
@@ -111,5 +116,21 @@ def _landmarks(values, path: Path) -> np.ndarray | None:
     if not np.isin(arr[:, 2], (VISIBLE, OCCLUDED, TRUNCATED, ABSENT)).all():
         raise BadInput(f"{path}: landmark visibility {arr[:, 2].tolist()} must be 0, 1, 2 or -1")
     arr = arr.copy()
+    arr.setflags(write=False)
+    return arr
+
+
+def _keypoints(values, path: Path) -> np.ndarray | None:
+    if values is None:
+        return None
+    try:
+        arr = np.array(values, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise BadInput(f"{path}: keypoints must be (K, 3) rows of (x, y, confidence): {e}") from None
+    if arr.ndim != 2 or arr.shape[1] != 3 or not np.isfinite(arr).all():
+        raise BadInput(f"{path}: keypoints must be finite (K, 3) rows of (x, y, confidence), "
+                       f"got shape {arr.shape}")
+    if arr.size and (arr[:, 2].min() < 0 or arr[:, 2].max() > 1):
+        raise BadInput(f"{path}: keypoint confidences {arr[:, 2].tolist()} must lie in [0, 1]")
     arr.setflags(write=False)
     return arr

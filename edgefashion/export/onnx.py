@@ -70,8 +70,13 @@ def example_inputs(model, image: torch.Tensor) -> dict[str, torch.Tensor]:
 def export_onnx(model: torch.nn.Module, schema: LabelSchema, preprocess: PreprocessConfig,
                 out_path: str | Path, *, check_inputs: np.ndarray | None = None,
                 real_images: bool = False, opset: int = DEFAULT_OPSET, simplify: bool = True,
-                tolerance: float = 1e-3, custom_ops: bool = False) -> ExportReport:
-    """Export ``model`` (eval mode) to ``out_path``; ``check_inputs``: (N, 3, S, S) float32."""
+                tolerance: float = 1e-3, custom_ops: bool = False, self_test: bool = True,
+                self_test_images: Sequence | None = None) -> ExportReport:
+    """Export ``model`` (eval mode) to ``out_path``; ``check_inputs``: (N, 3, S, S) float32.
+
+    self_test: embed a few reference inputs with this model's answers (real photos from
+    ``self_test_images`` when given, else seeded noise) for ``Predictor(..., self_test=True)``.
+    """
     out_path = Path(out_path)
     model = model.eval().cpu()
     size = preprocess.input_size
@@ -100,6 +105,10 @@ def export_onnx(model: torch.nn.Module, schema: LabelSchema, preprocess: Preproc
 
         final = Path(tmp) / "final.onnx"
         onnx.save(onnx_model, str(final))
+        if self_test and not custom_ops:
+            from edgefashion.runtime.selftest import add_reference_set
+
+            add_reference_set(final, images=self_test_images)
         os.replace(final, out_path)
     return report
 

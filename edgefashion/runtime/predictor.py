@@ -233,6 +233,17 @@ class Predictor:
             parts.append(self.backend.infer(chunk))
         return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
 
+    def to_predictions(self, outputs: Mapping[str, np.ndarray], sources: Sequence[str],
+                       shapes: Sequence[tuple], bboxes: Sequence | None = None, top_k: int = 5,
+                       threshold: Threshold = None) -> list[Prediction]:
+        """Raw ``infer`` outputs for N images -> N Predictions, for callers (streams) that run
+        preprocessing and inference themselves. shapes: each image's (H, W[, C]), used to map
+        landmarks back to image pixels; bboxes: the crop each image was preprocessed with."""
+        post = postprocess(outputs, self.schema, top_k, resolve_thresholds(self.schema, threshold))
+        boxes = list(bboxes) if bboxes is not None else [None] * len(sources)
+        return [self._prediction(s, b, j, post, outputs, tuple(shape))
+                for j, (s, shape, b) in enumerate(zip(sources, shapes, boxes))]
+
     def warmup(self, n: int = 1) -> None:
         """Run ``n`` inferences on zeros at the working batch size."""
         self.backend.warmup(n, batch=self.fixed_batch or 1)

@@ -28,6 +28,8 @@ def collect_outputs(infer: InferFn, samples: Sequence, preprocess: PreprocessCon
         for k in kept:
             if k in out:
                 kept[k].append(np.asarray(out[k]))
+        if ds.has_landmarks:  # ground truth in model-input coordinates, for the landmark metrics
+            kept.setdefault("landmarks_true", []).append(np.stack([it["landmarks"] for it in items]))
     outs = {k: np.concatenate(v) for k, v in kept.items() if v}
     outs["categories"] = np.asarray([s.category for s in samples], np.int64)
     outs["attributes"] = attribute_matrix(samples, outs["attribute_logits"].shape[1] if kept[
@@ -37,8 +39,16 @@ def collect_outputs(infer: InferFn, samples: Sequence, preprocess: PreprocessCon
 
 def evaluate_outputs(outs: dict, schema: LabelSchema) -> dict:
     groups = {g: idx for g, idx in schema.group_indices().items() if idx}
-    return evaluation_report(outs["category_logits"], outs["categories"], outs["attribute_logits"],
-                             outs["attributes"], groups)
+    report = evaluation_report(outs["category_logits"], outs["categories"], outs["attribute_logits"],
+                               outs["attributes"], groups)
+    if "landmarks" in outs and "landmarks_true" in outs:
+        from edgefashion.training.landmark_metrics import landmark_report
+
+        report.update(landmark_report(outs["landmarks"], outs["landmarks_true"]))
+    from edgefashion.training.metrics import multitask_report  # Jaccard, embedding mAP
+
+    report.update(multitask_report(outs, schema))
+    return report
 
 
 def evaluate_model(model, samples: Sequence, schema: LabelSchema, preprocess: PreprocessConfig,

@@ -55,3 +55,53 @@ def evaluation_report(category_logits: np.ndarray, categories: np.ndarray,
         for k in (3, 5):
             rep[f"attribute_top{k}_recall"] = attribute_topk_recall(attribute_scores, attributes, k, groups)
     return rep
+
+
+def average_jaccard(predicted: np.ndarray, labels: np.ndarray,
+                    groups: Mapping[str, Sequence[int]] | None = None) -> dict[str, float]:
+    """Sample-level average (Jaccard) accuracy (multi-task transformer paper, eq. 2).
+
+    predicted: (N, A) bool post-processed labels; labels: (N, A) 1 / -1 / 0 (0 = unknown).
+    Per image, over its known labels: |Y & Y_hat| / |Y | Y_hat| (1 when both are empty), averaged
+    over the images with any known label; per group the same within the group's attributes (for
+    a mutually exclusive group this is plain accuracy). NaN where no image has a known label.
+    """
+    def score(p: np.ndarray, lab: np.ndarray) -> float:
+        known = lab != 0
+        y, y_hat = lab == 1, p & known
+        union = (y | y_hat).sum(1)
+        per = np.where(union > 0, (y & y_hat).sum(1) / np.maximum(union, 1), 1.0)
+        keep = known.any(1)
+        return float(per[keep].mean()) if keep.any() else float("nan")
+
+    predicted, labels = np.asarray(predicted, bool), np.asarray(labels)
+    out = {"overall": score(predicted, labels)}
+    for name, members in (groups or {}).items():
+        out[name] = score(predicted[:, list(members)], labels[:, list(members)])
+    return out
+
+
+def multitask_report(outs: Mapping[str, np.ndarray], schema, max_retrieval: int = 5000) -> dict:
+    """Model-zoo extras: Jaccard accuracy of the post-processed attributes when the schema has
+    exclusive groups; leave-one-out category mAP of the embedding (<= max_retrieval images)."""
+    rep: dict = {}
+    logits = np.asarray(outs["attribute_logits"])
+    if schema.exclusive_groups and logits.size:
+        from edgefashion.runtime.postprocess import exclusive_indices, select_attributes, sigmoid
+
+        pred = select_attributes(sigmoid(logits), schema.thresholds(),
+                                 np.asarray(outs["category_logits"]).argmax(1),
+                                 schema.applicability_mask() if schema.applicability else None,
+                                 exclusive_indices(schema))
+        groups = {g: idx for g, idx in schema.group_indices().items() if idx}
+        jac = average_jaccard(pred, outs["attributes"], groups)
+        rep["jaccard_accuracy"] = jac.pop("overall")
+        rep["jaccard_accuracy_groups"] = jac
+    emb = outs.get("embedding")
+    if emb is not None and 1 < len(emb) <= max_retrieval:
+        from edgefashion.retrieval.search import mean_average_precision
+
+        cats = np.asarray(outs["categories"])
+        rep["retrieval_map_category"] = mean_average_precision(
+            emb, cats[:, None] == np.arange(schema.num_categories)[None, :])[0]
+    return rep

@@ -57,7 +57,7 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed + self.epoch)
-        loss_fn = build_loss(self.model, self.schema, train_samples, cfg).to(self.device)
+        loss_fn = self._build_loss(train_samples).to(self.device)
         self.loss_fn = loss_fn
         loss_params = list(loss_fn.parameters())  # e.g. learned task-uncertainty weights
         if loss_params and len(self.opt.param_groups) == 1:
@@ -70,9 +70,7 @@ class Trainer:
             self.sched.load_state_dict(sched_state)
             self._pending_opt_state = None
         self.model.to(self.device)
-        ds = GarmentDataset(train_samples, self.preprocess, train=True, flip_prob=cfg.flip_prob)
-        loader = make_loader(ds, cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
-                             seed=cfg.seed)
+        loader = self._make_loader(train_samples)
         start, stopped = time.monotonic(), None
         while self.epoch < cfg.epochs and stopped is None:
             stopped = self._run_epoch(loader, loss_fn, start)
@@ -96,6 +94,19 @@ class Trainer:
                 "seconds": time.monotonic() - start, "history": self.history,
                 "best_category_top1": self.best, "checkpoint": str(self.out_dir / "best.pt")}
 
+    # ------------------------------------------------------------------ hooks (SemiSupervisedTrainer)
+    def _build_loss(self, train_samples: Sequence) -> torch.nn.Module:
+        return build_loss(self.model, self.schema, train_samples, self.cfg)
+
+    def _make_loader(self, train_samples: Sequence):
+        cfg = self.cfg
+        ds = GarmentDataset(train_samples, self.preprocess, train=True, flip_prob=cfg.flip_prob)
+        return make_loader(ds, cfg.batch_size, shuffle=True, num_workers=cfg.num_workers, seed=cfg.seed)
+
+    def _prepare_batch(self, batch: dict) -> dict:
+        """The loader's batch on the training device."""
+        return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
     def _run_epoch(self, loader, loss_fn, start: float) -> str | None:
         from tqdm.auto import tqdm
 
@@ -104,7 +115,7 @@ class Trainer:
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False, unit="batch",
                    disable=None if cfg.progress else True)  # None: no bar when not a terminal
         for batch in bar:
-            batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            batch = self._prepare_batch(batch)
             out = training_forward(self.model, batch)
             losses = loss_fn(out, batch)
             self.opt.zero_grad(set_to_none=True)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from edgefashion.errors import ExportError
-from edgefashion.export.onnx import check_inputs_from_images, export_onnx
+from edgefashion.export.onnx import check_inputs_from_images, example_inputs, export_onnx
 from edgefashion.labels import LabelSchema
 from edgefashion.models import create_model, get_model_class, list_models
 from edgefashion.runtime.preprocess import PreprocessConfig
@@ -38,15 +38,17 @@ def test_export_matches_pytorch_on_real_photos(name, real_photos, tmp_path):
     assert meta["model"] == name and LabelSchema.from_dict(meta["schema"]) == schema
     assert meta["preprocess"]["input_size"] == prep.input_size
     assert meta["export"]["max_abs"]["category_logits"] == report.max_abs["category_logits"]
+    assert len(meta["self_test"]["images"]) >= 1  # reference inputs for Predictor(self_test=True)
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert sess.get_inputs()[0].shape[0] == "batch"   # dynamic batch
     names = [o.name for o in sess.get_outputs()]
     assert names == model.output_names
     x3 = x[:3]  # a batch size the export never saw
-    got = dict(zip(names, sess.run(None, {"image": x3})))
+    feeds = example_inputs(model, torch.from_numpy(x3))  # image + neutral extra inputs
+    got = dict(zip(names, sess.run(None, {k: v.numpy() for k, v in feeds.items()})))
     with torch.no_grad():
-        ref = model(torch.from_numpy(x3))
+        ref = model(**feeds)
     atol, rtol = TOLERANCES["onnx_vs_torch"]
     for k in names:
         np.testing.assert_allclose(got[k], ref[k].numpy(), atol=atol, rtol=rtol)

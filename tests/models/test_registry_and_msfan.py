@@ -31,7 +31,14 @@ def test_forward_named_outputs(name):
     assert out["category_logits"].shape == (2, 5)
     assert out["attribute_logits"].shape == (2, 7)
     for k in model.output_names[2:]:
-        assert out[k].shape[:2] == (2, 1) and 0 <= out[k].min() and out[k].max() <= 1
+        v = out[k]
+        if k == "landmarks":  # (N, K, 3): x, y normalised to the input, confidence
+            assert v.shape[0] == 2 and v.shape[2] == 3 and 0 <= v.min() and v.max() <= 1
+        elif k == "embedding":  # (N, D), L2-normalised
+            assert v.shape[0] == 2
+            torch.testing.assert_close(v.norm(dim=1), torch.ones(2), atol=1e-4, rtol=0)
+        else:  # gate / attention maps (N, 1, h, w) in [0, 1]
+            assert v.shape[:2] == (2, 1) and 0 <= v.min() and v.max() <= 1
 
 
 def test_msfan_stage_resolutions_match_design():

@@ -47,11 +47,13 @@ def resolve_providers(providers: Sequence | str | None, device: str | None,
         dev = (device or "cpu").lower()
         if dev == "cpu":
             providers = ["CPUExecutionProvider"]
-        elif dev.startswith("cuda"):
+        elif dev.startswith(("cuda", "tensorrt")):
             index = int(dev.split(":")[1]) if ":" in dev else 0
             providers = [("CUDAExecutionProvider", {"device_id": index})]
+            if dev.startswith("tensorrt"):
+                providers.insert(0, ("TensorrtExecutionProvider", {"device_id": index}))
         else:
-            raise BadInput(f"device {device!r} is not one of 'cpu', 'cuda', 'cuda:N' for ONNX Runtime")
+            raise BadInput(f"device {device!r} is not one of 'cpu', 'cuda[:N]', 'tensorrt[:N]' for ONNX Runtime")
     elif isinstance(providers, (str, tuple)):
         providers = [providers]
     out = []
@@ -66,9 +68,26 @@ def resolve_providers(providers: Sequence | str | None, device: str | None,
             )
         out.append((name, opts) if opts else name)
     names = [p[0] if isinstance(p, tuple) else p for p in out]
+    trt, cuda = "TensorrtExecutionProvider", "CUDAExecutionProvider"
+    if trt in names and cuda not in names and cuda in available:  # nodes TensorRT cannot take run on CUDA
+        out.insert(names.index(trt) + 1, cuda)
     if "CPUExecutionProvider" not in names:
         out.append("CPUExecutionProvider")
     return out
+
+
+def check_started(requested: Sequence, used: Sequence[str], model: str = "the model") -> None:
+    """ONNX Runtime falls back to the CPU, with only a log line, when a GPU provider it lists cannot
+    start (CUDA / cuDNN / TensorRT libraries missing or mismatched); make that a BackendUnavailable."""
+    names = [p[0] if isinstance(p, tuple) else p for p in requested]
+    missing = [n for n in names if n != "CPUExecutionProvider" and n not in used]
+    if missing:
+        raise BackendUnavailable(
+            f"ONNX Runtime offers {', '.join(missing)} but could not start it for {model} (it would run on "
+            f"{', '.join(used) or 'nothing'} instead): the CUDA / cuDNN / TensorRT libraries this "
+            "onnxruntime-gpu build needs are missing or of another version; install the matching ones "
+            "(onnxruntime.ai, 'Install ONNX Runtime GPU') or use device='cpu'"
+        )
 
 
 class OnnxRuntimeBackend(Backend):
@@ -115,6 +134,7 @@ class OnnxRuntimeBackend(Backend):
                 "model, or check that its opset is supported by this onnxruntime version"
             ) from e
         used = self.session.get_providers()
+        check_started(self.providers, used, repr(str(self.path)))
         self.device = "cuda" if any(p != "CPUExecutionProvider" for p in used) else "cpu"
         self.input_specs = {i.name: _spec(i) for i in self.session.get_inputs()}
         self.output_specs = {o.name: _spec(o) for o in self.session.get_outputs()}

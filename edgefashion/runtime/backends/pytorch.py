@@ -27,10 +27,13 @@ class PyTorchBackend(Backend):
     def is_available(cls) -> bool:
         return module_available("torch")
 
-    def __init__(self, path: str | Path, device: str | None = None, **options) -> None:
+    def __init__(self, path: str | Path, device: str | None = None, threads: int | None = None,
+                 **options) -> None:
         if options:
-            raise BadInput(f"unknown PyTorch backend options {sorted(options)}; valid: device")
+            raise BadInput(f"unknown PyTorch backend options {sorted(options)}; valid: device, threads")
         self.torch = require("torch", self.name, INSTALL)
+        if threads:  # process-wide in torch, as intra-op threads are
+            self.torch.set_num_threads(int(threads))
         self.path = check_model_file(path)
         self.device = _device(self.torch, device)
         from edgefashion.models import load_checkpoint

@@ -1,0 +1,35 @@
+"""edgefashion compare A B [C ...] --images DIR: any model files on the same images; A is the reference."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compare", help="compare model files (.pt, .onnx, quantized .onnx, .engine) "
+                                       "on the same images; the first is the reference")
+    p.add_argument("models", nargs="+", help="two or more model files")
+    p.add_argument("--images", required=True, metavar="DIR_OR_LIST",
+                   help="images: folder (labels from category folder names), list file or glob")
+    p.add_argument("--limit", type=int, help="at most this many images (seeded sample)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--threads", type=int, help="ONNX Runtime threads")
+    p.add_argument("--device", help="cpu / cuda[:N] for backends that take one")
+    p.add_argument("--json", metavar="OUT", help="also write the report as JSON")
+    p.add_argument("--details", action="store_true", help="print each model's full report")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from edgefashion.precision.compare import compare_models, format_compare
+
+    report = compare_models(args.models, args.images, batch_size=args.batch_size,
+                            threads=args.threads, limit=args.limit, device=args.device,
+                            progress=not args.quiet)
+    print(format_compare(report, details=args.details))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
