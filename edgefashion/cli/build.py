@@ -12,7 +12,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("build", help="build a TensorRT engine (+ model.engine.json) from an ONNX model")
     p.add_argument("onnx", help="the ONNX model (fp32, or fp16 / int8 from `edgefashion quantize`)")
     p.add_argument("-o", "--out", help="the engine file (default: beside the ONNX, .engine)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "int8"],
+    p.add_argument("--preset", help="deployment preset (e.g. orin-fp16, orin-int8, orin-int8-dla; "
+                   "`python -m edgefashion.export.presets` lists them); explicit flags win")
+    p.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"],
                    help="auto: the ONNX's own precision (default)")
     p.add_argument("--batch", help="MIN:OPT:MAX batch sizes of the profile, e.g. 1:8:32 (default 1:8:32, "
                                    "or the model's static batch)")
@@ -24,13 +26,13 @@ def add_parser(sub) -> None:
     p.add_argument("--calib", metavar="DIR", help="calibration images (folder, list file or glob) for int8")
     p.add_argument("--calib-cache", metavar="FILE", help="calibration cache to read / write")
     p.add_argument("--calib-batch", type=int, default=8, help="calibration batch size (legacy calibrator)")
-    p.add_argument("--calib-max", type=int, default=512, help="at most this many calibration images")
-    p.add_argument("--calibrator", default="auto", choices=["auto", "qdq", "entropy"],
+    p.add_argument("--calib-max", type=int, help="at most this many calibration images (default 512)")
+    p.add_argument("--calibrator", choices=["auto", "qdq", "entropy"],
                    help="int8 from an fp32 ONNX: qdq = quantize the ONNX first (TensorRT 10+ default), "
                         "entropy = TensorRT's legacy calibrator (TensorRT <= 10; 8.x default)")
     p.add_argument("--check-images", metavar="DIR", help="compare engine vs ONNX on these images (gate)")
     p.add_argument("--num-check", type=int, default=64, help="how many check images")
-    p.add_argument("--max-drop", type=float, default=0.5, help="max top-3 accuracy loss in points")
+    p.add_argument("--max-drop", type=float, help="max top-3 accuracy loss in points (default 0.5)")
     p.add_argument("--device", type=int, default=0, help="GPU index")
     p.add_argument("--log-level", default="warning", choices=["error", "warning", "info", "verbose"],
                    help="TensorRT's log level")
@@ -44,13 +46,25 @@ def settings_from_args(args):
     from edgefashion.engine.settings import BuildSettings
 
     out = args.out or str(Path(args.onnx).with_suffix(".engine"))
+    given = {"precision": args.precision, "batch": args.batch, "workspace_mb": args.workspace,
+             "dla": args.dla, "calib_max": args.calib_max, "calibrator": args.calibrator,
+             "max_drop": args.max_drop}
+    opts = dict(BUILD_DEFAULTS)
+    if getattr(args, "preset", None):
+        from edgefashion.export.presets import get_preset
+
+        opts.update(get_preset(args.preset).build_options())
+    opts.update({k: v for k, v in given.items() if v is not None})  # explicit flags win
     return BuildSettings(
-        onnx=args.onnx, output=out, precision=args.precision, batch=args.batch, workspace_mb=args.workspace,
-        timing_cache=args.timing_cache, plugins=tuple(args.plugins), dla=args.dla, calib=args.calib,
-        calib_cache=args.calib_cache, calib_batch=args.calib_batch, calib_max=args.calib_max,
-        calibrator=args.calibrator, check_images=args.check_images, num_check=args.num_check,
-        max_drop=args.max_drop,
+        onnx=args.onnx, output=out, timing_cache=args.timing_cache, plugins=tuple(args.plugins),
+        calib=args.calib, calib_cache=args.calib_cache, calib_batch=args.calib_batch,
+        check_images=args.check_images, num_check=args.num_check, **opts,
     )
+
+
+# what an unset flag means without a preset
+BUILD_DEFAULTS = {"precision": "auto", "batch": None, "workspace_mb": None, "dla": None, "calib_max": 512,
+                  "calibrator": "auto", "max_drop": 0.5}
 
 
 def explain(settings, version: str) -> str:

@@ -46,6 +46,10 @@ def describe_model_file(path: str | Path) -> dict:
         return _describe_checkpoint(path)
     if kind == "onnxruntime":
         return _describe_onnx(path)
+    if kind == "tensorrt":  # the sidecar, read without TensorRT
+        from edgefashion.engine.sidecar import describe_engine
+
+        return describe_engine(path)
     raise ModelFileError(f"inspect does not read {kind} files yet ({path})")
 
 

@@ -19,6 +19,10 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", default="auto")
     p.add_argument("--device")
     p.add_argument("--schema", help="LabelSchema JSON, for an ONNX file without edgefashion metadata")
+    p.add_argument("--rebuild", action="store_true", help="a TensorRT engine built for another "
+                   "TensorRT / GPU is rebuilt from the ONNX its sidecar records (accuracy-gated)")
+    p.add_argument("--self-test", action="store_true",
+                   help="check the model on the reference inputs it carries before predicting")
     p.add_argument("--save-vis", metavar="DIR", help="write images with labels and attention overlaid")
     p.add_argument("-o", "--output", help="write the results here instead of standard output")
     p.set_defaults(run=run)
@@ -33,8 +37,10 @@ def expand_images(items: list[str]) -> list[Path]:
 def run(args) -> int:
     from edgefashion.runtime.predictor import Predictor
 
+    extra = {"rebuild_on_mismatch": True} if args.rebuild else {}  # TensorRT engines only
     predictor = Predictor(args.model, backend=args.backend, device=args.device,
-                          batch_size=args.batch_size, schema=args.schema)
+                          batch_size=args.batch_size, schema=args.schema, self_test=args.self_test,
+                          **extra)
     paths = expand_images(args.images)
     preds = predictor([str(p) for p in paths], top_k=args.top_k, threshold=args.threshold)
     text = render(preds, args.format, args.top_k)
