@@ -24,7 +24,7 @@ from benchmarks.common import machine_info  # noqa: E402
 RUN_OPTIONS = {
     "msfan": {"batch_norm": True},
     "landmark_attention": {"batch_norm": True},
-    "vsam": {"batch_norm": True},
+    "vsam": {"batch_norm": True, "guide": "auto"},  # landmarks stand in for pose keypoints
 }
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 import traceback
 
@@ -27,8 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in COMMANDS.items():
-        if importlib.util.find_spec(f"edgefashion.cli.{module}") is None:  # TEMP while helpers build them
-            continue
         importlib.import_module(f"edgefashion.cli.{module}").add_parser(sub)
     return parser
 

@@ -32,11 +32,12 @@ def engine_vs_onnx(onnx: str | Path, backend: Backend, images, num: int = 64, ma
         meta = backend.metadata or reference.metadata
         prep = preprocess_from_metadata(meta) or PreprocessConfig(
             input_size=int(next(iter(backend.input_specs.values())).shape[-1]))
-        name = next(iter(backend.input_specs))
-        ref_name = next(iter(reference.input_specs))
         batches = CalibrationImages(paths, prep, batch_size)
-        ref_out, eng_out = collect_outputs(
-            [lambda x: reference.infer({ref_name: x}), lambda x: backend.infer({name: x})], batches)
+        # the Predictor's infer feeds extra inputs (neutral "known") and pads static batches
+        from edgefashion.runtime.predictor import Predictor
+
+        ref_p, eng_p = Predictor(reference), Predictor(backend, schema=schema_from_metadata(meta))
+        ref_out, eng_out = collect_outputs([ref_p.infer, eng_p.infer], batches)
     finally:
         reference.close()
     schema = schema_from_metadata(meta)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgefashion.errors import BadInput
+from edgefashion.models.layers import is_tracing as _tracing
 from edgefashion.models.backbones import RESNET50_BLOCKS, ResNetFeatures, load_torchvision_weights
 from edgefashion.models.registry import register_model
 
@@ -286,7 +287,3 @@ def triplet_loss(embedding: torch.Tensor, categories: torch.Tensor,
     hardest_pos = torch.where(pos, sim, torch.full_like(sim, float("inf"))).amin(1)
     hardest_neg = torch.where(neg, sim, torch.full_like(sim, float("-inf"))).amax(1)
     return F.relu(hardest_neg - hardest_pos + margin)[valid].mean()
-
-
-def _tracing() -> bool:
-    return torch.jit.is_tracing() or torch.compiler.is_compiling()

@@ -11,7 +11,6 @@ and conv4_3 before pool4 (S/8), so at 224 x 224 the stages are 112, 56, 28 and 2
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 
 import torch
@@ -20,6 +19,7 @@ from torch import nn
 
 from edgefashion.errors import BadInput
 from edgefashion.models.attention import ChannelAttention, SpatialGate
+from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.registry import register_model
 from edgefashion.models.vgg import block_bounds, load_backbone_weights, scaled, vgg16_features
 
@@ -142,15 +142,3 @@ class MSFAN(nn.Module):
             r = F.avg_pool2d(r, factor) if factor > 1 else r
             product = r if product is None else product * r
         return product, gates
-
-
-def _tracing() -> bool:
-    return torch.jit.is_tracing() or torch.compiler.is_compiling()
-
-
-def _head(in_features: int, hidden: int, out: int, dropout: float) -> nn.Sequential:
-    """FC-1024 head; ``out`` may be 0 (a schema without attributes gives an empty output)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
-        return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True),
-                             nn.Dropout(dropout), nn.Linear(hidden, out))

@@ -21,7 +21,7 @@ from torchvision.models.resnet import BasicBlock, conv1x1
 
 from edgefashion.errors import BadInput, ModelFileError
 from edgefashion.models.attention import ChannelAttention, SpatialGate
-from edgefashion.models.msfan import _head, _tracing
+from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.registry import register_model
 from edgefashion.models.vgg import scaled
 

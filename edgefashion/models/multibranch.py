@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgefashion.errors import BadInput
+from edgefashion.models.layers import is_tracing as _tracing
 from edgefashion.models.backbones import EfficientNetFeatures, load_torchvision_weights
 from edgefashion.models.registry import register_model
 
@@ -231,7 +232,3 @@ def _members(c: MultiBranchConfig, num_attributes: int) -> list[list[int]]:
     for size in c.groups:
         bounds.append(bounds[-1] + size)
     return [list(range(lo, hi)) for lo, hi in zip(bounds, bounds[1:])]
-
-
-def _tracing() -> bool:
-    return torch.jit.is_tracing() or torch.compiler.is_compiling()

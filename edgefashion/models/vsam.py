@@ -23,7 +23,7 @@ from torch import nn
 
 from edgefashion.errors import BadInput
 from edgefashion.models.heatmaps import default_limbs, skeleton_heatmap
-from edgefashion.models.msfan import _head, _tracing
+from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.registry import register_model
 from edgefashion.models.vgg import block_bounds, load_backbone_weights, scaled, vgg16_features
 

@@ -102,6 +102,8 @@ class CalibrationImages:
         self.preprocess = preprocess
         self.batch_size = int(batch_size)
         self.input_name = input_name
+        # other model inputs (m2fashion's "known"): fed zeros, their neutral value; name -> shape[1:]
+        self.extra_inputs: dict[str, tuple[int, ...]] = {}
 
     @property
     def num_images(self) -> int:
@@ -138,7 +140,10 @@ class CalibrationImages:
                 self.start += 1
                 if progress is not None:
                     progress.update(len(batch))
-                return {images.input_name: batch}
+                feeds = {images.input_name: batch}
+                for name, tail in images.extra_inputs.items():
+                    feeds[name] = np.zeros((len(batch), *tail), np.float32)
+                return feeds
 
             def __len__(self) -> int:
                 return len(images)

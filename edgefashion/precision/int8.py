@@ -120,6 +120,10 @@ def calibrate(model_path: str | Path, images: CalibrationImages, method: str = D
 
     method = check_method(method)
     model = onnx.load(str(model_path))
+    weights = {init.name for init in model.graph.initializer}
+    images.extra_inputs = {i.name: tuple(d.dim_value for d in i.type.tensor_type.shape.dim[1:])
+                           for i in model.graph.input
+                           if i.name != images.input_name and i.name not in weights}
     dead = set(empty_nodes(model.graph))
     dead_out = {o for n in model.graph.node if n.name in dead for o in n.output}
     for node in [n for n in model.graph.node if n.name in dead]:

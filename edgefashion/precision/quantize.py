@@ -226,6 +226,7 @@ def _build_int8(src: Path, cand: Path, tmp: Path, calib, calib_paths: list, prep
 def _evaluate(src: Path, cand: Path, paths: list, prep, schema, batch_size: int,
               threads: int | None, progress: bool):
     from edgefashion.runtime.backends.onnxruntime import OnnxRuntimeBackend
+    from edgefashion.runtime.predictor import Predictor
 
     ref = OnnxRuntimeBackend(src, threads=threads)
     out = OnnxRuntimeBackend(cand, threads=threads)
@@ -239,8 +240,9 @@ def _evaluate(src: Path, cand: Path, paths: list, prep, schema, batch_size: int,
         labels = None
     bar = q8._bar(len(paths) or NOISE_EVAL_IMAGES, "evaluating", progress)
     try:
-        r, o = collect_outputs([lambda x: ref.infer({"image": x}), lambda x: out.infer({"image": x})],
-                               batches, bar)
+        # the Predictor's infer feeds any extra input (m2fashion's "known") its neutral value
+        ref_p, out_p = Predictor(ref), Predictor(out)
+        r, o = collect_outputs([ref_p.infer, out_p.infer], batches, bar)
     finally:
         if bar is not None:
             bar.close()

@@ -62,10 +62,11 @@ def test_slow_model_drops_frames_and_latency_stays_bounded(video_30fps, stream_o
     assert 0 <= st.frames_read - st.frames_processed - st.frames_dropped - st.frames_corrupt <= 2
     assert n == st.frames_processed < 40
     lat = list(st.latencies_ms)
-    # newest frame only: capture -> result stays near 2 inference times (no backlog building up)
-    assert max(lat) < 1000 * (3 * delay + 0.25), lat
+    # newest frame only: capture -> result stays near 2 inference times (no backlog building up;
+    # a queue would reach ~4 s by the end). Margins are wide so a loaded CI machine does not flake.
+    assert max(lat) < 1000 * (6 * delay + 0.5), lat
     third = len(lat) // 3
-    assert np.mean(lat[-third:]) < np.mean(lat[:third]) + 100, lat
+    assert np.mean(lat[-third:]) < np.mean(lat[:third]) + 250, lat
 
 
 def test_preprocessing_overlaps_inference(photos, stream_onnx):
@@ -80,7 +81,8 @@ def test_preprocessing_overlaps_inference(photos, stream_onnx):
     results = list(Stream(IterableSource(frames), p, realtime=False))
     took = time.perf_counter() - t
     assert len(results) == 16
-    assert took < 0.8 * 16 * 0.1, f"{took:.2f} s: preprocessing did not overlap inference"
+    # in sequence: >= 16 * 0.1 s; overlapped: ~16 * 0.05 s (+ overheads)
+    assert took < 0.9 * 16 * 0.1, f"{took:.2f} s: preprocessing did not overlap inference"
 
 
 def test_corrupt_frames_are_counted_and_skipped(photos, predictor):
