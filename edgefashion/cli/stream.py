@@ -6,7 +6,9 @@ Outputs: a window (--show), an annotated video (--output), JSON lines (--jsonl),
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import time
 
 from edgefashion.errors import BadInput
@@ -88,13 +90,27 @@ def run(args) -> int:
         for s in sinks:
             s.close()
         raise
+    # Ctrl-C asks the stream to stop (an Event, no locks) instead of raising KeyboardInterrupt at
+    # an arbitrary point -- possibly inside a lock that stop() then needs. A second Ctrl-C forces.
+    interrupted = threading.Event()
+
+    def on_sigint(signum, frame) -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+        stream.request_stop()
+
+    previous = _set_sigint(on_sigint)
     try:
         _loop(args, stream, sinks)
+        if interrupted.is_set():
+            print("\ninterrupted: stopping", file=sys.stderr)
     except KeyboardInterrupt:
         print("\ninterrupted: stopping", file=sys.stderr)
     except BrokenPipeError:  # `edgefashion stream ... | head`: the reader left
         sys.stdout = None
     finally:
+        _set_sigint(previous)
         stream.stop()
         for s in sinks:
             s.close()
@@ -103,6 +119,13 @@ def run(args) -> int:
         if args.output and stream.stats.frames_processed:
             print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _set_sigint(handler):
+    """Install a SIGINT handler (main thread only); returns the previous one (None elsewhere)."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, handler)
 
 
 def _sinks(args) -> list:

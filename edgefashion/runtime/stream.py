@@ -130,6 +130,11 @@ class Stream:
                  "newest frame, drops counted" if self.realtime else "every frame")
         return self
 
+    def request_stop(self) -> None:
+        """Ask the loop to end soon (safe from a signal handler: sets an Event, takes no lock);
+        iteration then ends and ``stop()`` releases everything."""
+        self._stop.set()
+
     def stop(self) -> None:
         """Stop the threads and release the source. Safe to call twice, and from another thread."""
         self._stop.set()

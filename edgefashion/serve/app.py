@@ -71,6 +71,7 @@ def create_app(model: Any, config: ServeConfig | Mapping | None = None, *, sourc
         src = open_source(source, live=opts.get("live"), fps=opts.get("fps"))  # a bad path fails here
         state.feed = LiveFeed(lambda: Stream(src, model, lock=state.lock, top_k=cfg.top_k, **opts),
                               cfg.jpeg_quality)
+        state.feed.source_name = src.name  # known before the feed's thread builds its Stream
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

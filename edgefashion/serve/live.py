@@ -82,7 +82,8 @@ class LiveFeed:
         """What the page and /health show about the live source."""
         s = self.stream
         return {"running": self.running, "error": self.error,
-                "source": getattr(getattr(s, "source", None), "name", None),
+                "source": getattr(getattr(s, "source", None), "name", None)
+                or getattr(self, "source_name", None),
                 "stats": s.stats.to_dict() if s is not None else None}
 
     def latest(self) -> dict:
