@@ -29,7 +29,7 @@ from edgefashion.labels.landmarks import LANDMARK_NAMES
 from edgefashion.models.heatmaps import masked_heatmap_l2, peak_confidence, soft_argmax
 from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.registry import register_model
-from edgefashion.models.vgg import block_bounds, load_backbone_weights, scaled, vgg16_features
+from edgefashion.models.vgg import block_bounds, scaled, vgg16_backbone
 
 BRANCH_CHANNELS = (64, 64, 32, 16)  # the paper: 28x28x64 -> 56x56x64 -> ... -> 224x224x16
 
@@ -110,9 +110,7 @@ class LandmarkAttention(nn.Module):
         c = self.cfg
         self.num_categories, self.num_attributes = num_categories, num_attributes
         self.landmark_names = list(c.landmark_names)
-        self.features = vgg16_features(c.width, c.batch_norm)
-        if c.backbone_weights:
-            load_backbone_weights(self.features, c.backbone_weights)
+        self.features = vgg16_backbone(c.width, c.batch_norm, c.backbone_weights)
         self._pool4 = block_bounds(self.features)[3]
         dim = scaled(512, c.width)
         self.landmark_branch = _landmark_branch(dim, c.width, len(c.landmark_names), c.batch_norm)

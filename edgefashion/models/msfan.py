@@ -21,7 +21,7 @@ from edgefashion.errors import BadInput
 from edgefashion.models.attention import ChannelAttention, SpatialGate
 from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.registry import register_model
-from edgefashion.models.vgg import block_bounds, load_backbone_weights, scaled, vgg16_features
+from edgefashion.models.vgg import block_bounds, scaled, vgg16_backbone
 
 LEVEL_STRIDE = {1: 2, 2: 4, 3: 8, 4: 8}
 LEVEL_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512}
@@ -72,9 +72,7 @@ class MSFAN(nn.Module):
         self.cfg = MSFANConfig(**cfg)
         c = self.cfg
         self.num_categories, self.num_attributes = num_categories, num_attributes
-        self.features = vgg16_features(c.width, c.batch_norm)
-        if c.backbone_weights:
-            load_backbone_weights(self.features, c.backbone_weights)
+        self.features = vgg16_backbone(c.width, c.batch_norm, c.backbone_weights)
         self._pools = block_bounds(self.features)
         dim = scaled(512, c.width)
         use_max = "gmp" in c.pooling

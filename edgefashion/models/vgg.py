@@ -20,6 +20,15 @@ def vgg16_features(width: float = 1.0, batch_norm: bool = False) -> nn.Sequentia
     return make_layers(cfg, batch_norm=batch_norm)
 
 
+def vgg16_backbone(width: float = 1.0, batch_norm: bool = False,
+                   weights: str | Path | None = None) -> nn.Sequential:
+    """``vgg16_features`` with a local torchvision ImageNet file loaded when ``weights`` is given."""
+    features = vgg16_features(width, batch_norm)
+    if weights:
+        load_backbone_weights(features, weights)
+    return features
+
+
 def block_bounds(features: nn.Sequential) -> list[int]:
     """Indices of the five max-pool layers of a VGG ``features`` stack."""
     return [i for i, m in enumerate(features) if isinstance(m, nn.MaxPool2d)]

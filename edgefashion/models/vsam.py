@@ -25,7 +25,7 @@ from edgefashion.errors import BadInput
 from edgefashion.models.heatmaps import default_limbs, skeleton_heatmap
 from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.registry import register_model
-from edgefashion.models.vgg import block_bounds, load_backbone_weights, scaled, vgg16_features
+from edgefashion.models.vgg import block_bounds, scaled, vgg16_backbone
 
 GUIDES = ("keypoints", "landmarks", "auto")
 LIMBS = ("auto", "none")
@@ -94,9 +94,7 @@ class VSAM(nn.Module):
         self.cfg = VSAMConfig(**cfg)
         c = self.cfg
         self.num_categories, self.num_attributes = num_categories, num_attributes
-        self.features = vgg16_features(c.width, c.batch_norm)
-        if c.backbone_weights:
-            load_backbone_weights(self.features, c.backbone_weights)
+        self.features = vgg16_backbone(c.width, c.batch_norm, c.backbone_weights)
         self._pools = block_bounds(self.features)
         dim = scaled(512, c.width)
         cat = scaled(128, c.width) + scaled(256, c.width) + dim

@@ -87,6 +87,26 @@ def test_errors_are_one_line_and_nonzero(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_train_refuses_a_flag_the_model_does_not_have(dataset, tmp_path, capsys):
+    """--batch-norm is a VGG option; msfan_student (ResNet-18) must say so, not crash."""
+    assert main(["train", str(dataset), "--model", "msfan_student", "--batch-norm",
+                 "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "--batch-norm does not apply to model 'msfan_student'" in err and "width" in err
+
+
+def test_build_names_an_unknown_preset(trained, tmp_path, capsys):
+    onnx = tmp_path / "m.onnx"
+    assert main(["export", str(trained / "best.pt"), "-o", str(onnx)]) == 0
+    capsys.readouterr()
+    assert main(["build", str(onnx), "--preset", "orin-fp64", "--explain", "10.3"]) == 2
+    assert "orin-fp64" in capsys.readouterr().err
+    assert main(["build", str(onnx), "--preset", "orin-fp16", "--batch", "1:2:8",
+                 "--explain", "10.3"]) == 0
+    out = capsys.readouterr().out
+    assert "--precision fp16 --batch 1:2:8" in out  # the preset's precision, the explicit batch
+
+
 def test_env_reports_backends_and_models(capsys):
     assert main(["env", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

@@ -98,6 +98,8 @@ def test_predictor_known_goes_through_onnx(m2_onnx, real_photos):
     np.testing.assert_allclose(per_image[1].embedding, plain[1].embedding, atol=1e-6)
     with pytest.raises(UnknownName, match="unknown attribute 'polka'; valid attributes: .*floral"):
         p(photos[0], known={"polka": True})
+    with pytest.raises(BadInput, match="3 known= dicts given for 2 images"):
+        p(photos, known=[{"floral": True}] * 3)
 
 
 def test_label_masking_hides_a_quarter_to_all_labels():
