@@ -28,8 +28,11 @@ def add_parser(sub) -> None:
                    help="evaluation images (default: held-out calibration images)")
     p.add_argument("--eval-size", type=int, default=500, help="at most this many evaluation images")
     p.add_argument("--max-drop", type=float, default=0.5,
-                   help="fail, writing nothing, when top-3 accuracy drops more (points; default 0.5)")
-    p.add_argument("--no-gate", action="store_true", help="report the drop but never fail on it")
+                   help="fail, writing nothing, when top-3 accuracy drops more (points; default 0.5); "
+                        "the gate also checks top-1 agreement and per-output cosine bounds")
+    p.add_argument("--min-agreement", type=float, default=0.99,
+                   help="fail when fewer images keep the fp32 top-1 category (fraction; default 0.99)")
+    p.add_argument("--no-gate", action="store_true", help="report every gate rule but never fail")
     p.add_argument("--report", help="report JSON (default OUT.report.json)")
     p.add_argument("--int8-format", choices=("qdq", "qoperator"), default="qdq",
                    help="qdq (default: what TensorRT builds) or qoperator (ORT CPU only)")
@@ -55,7 +58,8 @@ def run(args) -> int:
             args.model, args.out, args.precision, calib=args.calib, method=args.calib_method,
             calib_size=args.calib_size, calib_cache=cache, keep_fp32=args.keep_fp32,
             eval_images=args.eval_images, eval_size=args.eval_size,
-            max_drop=None if args.no_gate else args.max_drop, fp16_io=args.fp16_io,
+            max_drop=None if args.no_gate else args.max_drop, min_agreement=args.min_agreement,
+            fp16_io=args.fp16_io,
             batch_size=args.batch_size, threads=args.threads, report_path=args.report or "auto",
             percentile=args.percentile, quant_format=args.int8_format,
             activations=args.int8_activations,

@@ -168,7 +168,22 @@ def format_report(report: Mapping, title: str | None = None) -> str:
         lines.append(line)
     g = report.get("gate")
     if g:
-        verdict = "pass" if g["passed"] else "FAIL"
-        lines.append(f"gate: top-3 accuracy drop {g['drop_points']:.2f} points "
-                     f"(max {g['max_drop']:.2f}, {g['basis']}): {verdict}")
+        lines.extend(_gate_lines(g))
     return "\n".join(lines)
+
+
+def _gate_lines(g: Mapping) -> list[str]:
+    """The gate section: one line per rule, then the verdict naming the broken rules."""
+    lines = []
+    for c in g.get("rules", []):
+        value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
+        lines.append(f"  gate rule {c['rule']:<34} {value:>10} limit {c['limit']:<8g} "
+                     f"{'ok' if c['passed'] else 'BROKEN'}")
+    if not g.get("enforced", True):
+        verdict = "not enforced (report only)"
+    else:
+        verdict = "pass" if g["passed"] else "FAIL: " + ", ".join(g.get("failed", []))
+    lines.append(f"gate: {verdict}")
+    if g.get("too_small"):
+        lines.append(f"gate: warning: {g['note']}")
+    return lines

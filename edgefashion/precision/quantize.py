@@ -4,7 +4,8 @@
 
 1. the candidate is built in a temporary folder beside the output (fp16.py / int8.py);
 2. fp32 and candidate run on the evaluation images (ONNX Runtime CPU) -> accuracy report;
-3. the gate (``max_drop`` points of top-3 accuracy) and the self-test on the candidate must pass;
+3. the gate (top-1 agreement, ``max_drop`` points of top-3 accuracy, per-output cosine bounds:
+   see precision/gate.py) and the self-test on the candidate must pass;
 4. only then the output replaces the old file (atomically), with the report in its metadata under
    "precision" and the fp32 reference set under "self_test", and the report is saved as JSON.
 A failure raises (AccuracyGateError, SelfTestError, ...) and leaves the old output untouched.
@@ -25,7 +26,8 @@ from edgefashion.errors import BadInput, MissingMetadata
 from edgefashion.precision import calibration as cal
 from edgefashion.precision import int8 as q8
 from edgefashion.precision.accuracy import accuracy_report, collect_outputs
-from edgefashion.precision.gate import DEFAULT_MAX_DROP, check_max_drop, enforce
+from edgefashion.precision.gate import (DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, GateRules,
+                                        check_max_drop, enforce)
 from edgefashion.runtime import selftest
 from edgefashion.runtime.backends.base import check_model_file
 from edgefashion.runtime.metadata import preprocess_from_metadata, read_onnx_metadata, schema_from_metadata
@@ -52,7 +54,8 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
                   calib=None, method: str = q8.DEFAULT_METHOD, calib_size: int | None = 256,
                   calib_cache: str | Path | None = "auto", keep_fp32: Sequence[str] | None = None,
                   eval_images=None, eval_size: int | None = 500,
-                  max_drop: float | None = DEFAULT_MAX_DROP, fp16_io: bool = False,
+                  max_drop: float | None = DEFAULT_MAX_DROP,
+                  min_agreement: float = DEFAULT_MIN_AGREEMENT, fp16_io: bool = False,
                   batch_size: int = 8, calib_batch_size: int | None = None, threads: int | None = None,
                   report_path: str | Path | None = "auto", percentile: float = q8.DEFAULT_PERCENTILE,
                   quant_format: str = "qdq", activations: str = "int8",
@@ -80,6 +83,7 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
     if dst.resolve() == src.resolve():
         raise BadInput(f"output {str(dst)!r} is the input model; choose another -o")
     max_drop = check_max_drop(max_drop)
+    rules = GateRules(DEFAULT_MAX_DROP if max_drop is None else max_drop, min_agreement)
     prep, schema = preprocess_from_metadata(meta), schema_from_metadata(meta)
     keep = list(DEFAULT_KEEP_FP32[precision] if keep_fp32 is None else keep_fp32)
     keep = [k for k in keep if k and k.lower() != "none"]
@@ -110,7 +114,7 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
             src, cand, eval_paths, prep, schema, batch_size, threads, progress)
         result["eval"]["labels"] = report["category"]["labels"]
         result["accuracy"] = report
-        enforce(report, f"the {precision} model of {src.name}", max_drop)
+        enforce(report, f"the {precision} model of {src.name}", max_drop, rules)
         spread = eval_paths[::max(1, len(eval_paths) // max(1, self_test_images))][:self_test_images]
         ref_set = meta.get(selftest.SELF_TEST_KEY) or selftest.reference_set(
             ref_model, prep, spread or None, n=self_test_images)

@@ -2,6 +2,13 @@
 
 Grayscale, 16-bit, RGBA and palette images are converted; corrupt, truncated, empty and oversized
 (decompression bomb) images are rejected with ImageDecodeError naming the source.
+
+Array rules (``to_bgr8``), none of which guesses:
+- shape (H, W) gray, (H, W, 1) gray, (H, W, 3) BGR or (H, W, 4) BGRA (alpha blended onto white);
+- uint8 as it is; uint16 keeps its high byte; bool is 0 / 255;
+- float16 / 32 / 64 only with a declared ``float_scale``: 1.0 for values in [0, 1], 255.0 for [0, 255];
+  pixel = value * 255 / float_scale. Values outside [0, float_scale] (beyond a rounding slack) and
+  NaN / inf are BadInput, never clipped; every other dtype is BadInput.
 """
 from __future__ import annotations
 
@@ -11,10 +18,12 @@ from typing import Union
 
 import numpy as np
 
-from edgefashion.errors import ImageDecodeError
+from edgefashion.errors import BadInput, ImageDecodeError
 
 ImageSource = Union[str, Path, bytes, bytearray, memoryview, np.ndarray]
 MAX_PIXELS = 100_000_000  # ~ a 10k x 10k photo; above it we refuse to decode
+FLOAT_SCALES = (1.0, 255.0)
+_FLOAT_SLACK = 1e-3  # relative: float arithmetic may overshoot [0, scale] by a rounding error
 
 
 def describe(src) -> str:
@@ -27,10 +36,13 @@ def describe(src) -> str:
     return f"<{type(src).__name__}>"
 
 
-def load_image(src: ImageSource, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode ``src`` (path, encoded bytes or array) into a contiguous uint8 BGR (H, W, 3) array."""
+def load_image(src: ImageSource, max_pixels: int = MAX_PIXELS,
+               float_scale: float | None = None) -> np.ndarray:
+    """Decode ``src`` (path, encoded bytes or array) into a contiguous uint8 BGR (H, W, 3) array.
+
+    float_scale: for float arrays only, what 255 maps from (1.0 or 255.0; see the module doc)."""
     if isinstance(src, np.ndarray):
-        return to_bgr8(src, describe(src))
+        return to_bgr8(src, describe(src), float_scale)
     if isinstance(src, (str, Path)):
         path = Path(src)
         if not path.is_file():
@@ -71,8 +83,35 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = MAX_PIXEL
     return to_bgr8(arr, name)
 
 
-def to_bgr8(arr: np.ndarray, name: str = "<array>") -> np.ndarray:
-    """Convert gray / BGRA / 16-bit / float arrays to uint8 BGR (H, W, 3)."""
+def check_float_scale(float_scale: float | None) -> float | None:
+    if float_scale is None:
+        return None
+    if float_scale not in FLOAT_SCALES:
+        raise BadInput(f"float_scale {float_scale!r} must be 1.0 (float images in [0, 1]) or 255.0 "
+                       "(float images in [0, 255])")
+    return float(float_scale)
+
+
+def _float_to_u8(arr: np.ndarray, name: str, float_scale: float | None) -> np.ndarray:
+    scale = check_float_scale(float_scale)
+    if scale is None:
+        raise BadInput(f"image {name} is a {arr.dtype} array, and its scale is not declared; pass "
+                       "float_scale=1.0 (values in [0, 1]) or float_scale=255.0 (values in [0, 255]), "
+                       "or give a uint8 BGR array")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        raise BadInput(f"image {name} has {int(arr.size - finite.sum())} non-finite values (NaN or "
+                       "inf); fix the array before predicting")
+    lo, hi = float(arr.min()), float(arr.max())
+    slack = _FLOAT_SLACK * scale
+    if lo < -slack or hi > scale + slack:
+        raise BadInput(f"image {name} has values in [{lo:.4g}, {hi:.4g}], outside [0, {scale:g}] that "
+                       f"float_scale={scale:g} declares; pass the other float_scale or rescale it")
+    return np.clip(np.rint(arr.astype(np.float64) * (255.0 / scale)), 0, 255).astype(np.uint8)
+
+
+def to_bgr8(arr: np.ndarray, name: str = "<array>", float_scale: float | None = None) -> np.ndarray:
+    """Convert gray / BGRA / 16-bit / bool / float arrays to uint8 BGR (H, W, 3): the module doc's rules."""
     import cv2
 
     if arr.ndim == 3 and arr.shape[2] == 1:
@@ -85,13 +124,13 @@ def to_bgr8(arr: np.ndarray, name: str = "<array>") -> np.ndarray:
         raise ImageDecodeError(f"image {name} has a zero dimension (shape {arr.shape})")
     if arr.dtype == np.uint16:
         arr = (arr >> 8).astype(np.uint8)
-    elif arr.dtype in (np.float32, np.float64):
-        scale = 255.0 if float(np.nanmax(arr)) <= 1.0 else 1.0
-        arr = np.clip(np.nan_to_num(arr) * scale, 0, 255).astype(np.uint8)
+    elif arr.dtype in (np.float16, np.float32, np.float64):
+        arr = _float_to_u8(arr, name, float_scale)
     elif arr.dtype == np.bool_:
         arr = arr.astype(np.uint8) * 255
     elif arr.dtype != np.uint8:
-        raise ImageDecodeError(f"image {name} has dtype {arr.dtype}; use uint8, uint16 or float")
+        raise ImageDecodeError(f"image {name} has dtype {arr.dtype}; use uint8 (BGR), uint16, bool or "
+                               "float with float_scale")
     if arr.ndim == 2:
         arr = cv2.cvtColor(arr, cv2.COLOR_GRAY2BGR)
     elif arr.shape[2] == 4:

@@ -21,7 +21,7 @@ from edgefashion.labels.landmarks import LANDMARK_NAMES
 from edgefashion.labels import LabelSchema
 import edgefashion.runtime.preprocess as _prep
 from edgefashion.runtime.backends.base import Backend, load_backend
-from edgefashion.runtime.images import MAX_PIXELS, ImageSource, describe, load_image
+from edgefashion.runtime.images import MAX_PIXELS, ImageSource, check_float_scale, describe, load_image
 from edgefashion.runtime.metadata import preprocess_from_metadata, schema_from_metadata
 from edgefashion.runtime.postprocess import (ATTRIBUTE_OUTPUT, CATEGORY_OUTPUT, Threshold,
                                              postprocess, resolve_thresholds)
@@ -45,6 +45,9 @@ class Predictor:
     preprocess: a PreprocessConfig (or dict) overriding the one in the metadata.
     providers / threads: ONNX Runtime execution providers and intra-op threads.
     max_pixels: images with more pixels are refused (decompression bombs).
+    float_scale: float image arrays are refused unless their scale is declared: 1.0 (values in
+    [0, 1]) or 255.0 ([0, 255]); NaN / inf / out-of-range values are BadInput, never clipped. uint8
+    arrays are BGR (H, W, 3), gray (H, W) or BGRA (H, W, 4); see runtime/images.py for every rule.
     self_test: run the reference inputs the artifact carries and fail (SelfTestError) when the
     answers drift beyond the precision's tolerance -- the check after a driver upgrade or a copy.
     """
@@ -54,7 +57,7 @@ class Predictor:
                  preprocess: _prep.PreprocessConfig | Mapping | None = None,
                  providers: Sequence | str | None = None, threads: int | None = None,
                  warmup: int = 0, max_pixels: int = MAX_PIXELS, self_test: bool = False,
-                 **backend_options: Any) -> None:
+                 float_scale: float | None = None, **backend_options: Any) -> None:
         if int(batch_size) < 1:
             raise BadInput(f"batch_size={batch_size} must be at least 1")
         if isinstance(path, Backend):
@@ -72,6 +75,7 @@ class Predictor:
         self.fixed_batch = fixed if isinstance(fixed, int) else None
         self.batch_size = self.fixed_batch or int(batch_size)
         self.max_pixels = int(max_pixels)
+        self.float_scale = check_float_scale(float_scale)
         self.last_timings: dict[str, float] = {}
         self._groups = self.schema.group_indices()
         self._attr_names = self.schema.attribute_names
@@ -149,7 +153,8 @@ class Predictor:
     # ------------------------------------------------------------------ public API
     def preprocess(self, img: ImageSource, bbox: BBox = None, out: np.ndarray | None = None) -> np.ndarray:
         """Any image source -> the float32 (3, S, S) tensor fed to the model (training's preprocessing)."""
-        return _prep.preprocess(load_image(img, self.max_pixels), self.preprocess_config, bbox, out=out)
+        img = load_image(img, self.max_pixels, self.float_scale)
+        return _prep.preprocess(img, self.preprocess_config, bbox, out=out)
 
     def __call__(self, inputs: ImageSource | Iterable[ImageSource], bboxes: Any = None,
                  top_k: int = 5, threshold: Threshold = None, known: Any = None
@@ -283,7 +288,7 @@ class Predictor:
         shapes: dict[int, tuple] = {}
         for i, (src, box) in enumerate(zip(items, boxes)):
             try:
-                img = load_image(src, self.max_pixels)
+                img = load_image(src, self.max_pixels, self.float_scale)
                 _prep.preprocess(img, self.preprocess_config, box, out=batch[len(good)])
                 shapes[i] = img.shape
                 good.append(i)
