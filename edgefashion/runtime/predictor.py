@@ -21,6 +21,7 @@ from edgefashion.labels.landmarks import LANDMARK_NAMES
 from edgefashion.labels import LabelSchema
 import edgefashion.runtime.preprocess as _prep
 from edgefashion.runtime.backends.base import Backend, load_backend
+from edgefashion.runtime.feeds import feed_batch, split_inputs, static_batch
 from edgefashion.runtime.images import MAX_PIXELS, ImageSource, check_float_scale, describe, load_image
 from edgefashion.runtime.metadata import preprocess_from_metadata, schema_from_metadata
 from edgefashion.runtime.postprocess import (ATTRIBUTE_OUTPUT, CATEGORY_OUTPUT, Threshold,
@@ -71,8 +72,7 @@ class Predictor:
         self.schema = self._resolve_schema(schema)
         self.preprocess_config = self._resolve_preprocess(preprocess)
         self.input_name = self._check_model()
-        fixed = self.backend.input_specs[self.input_name].shape[0]
-        self.fixed_batch = fixed if isinstance(fixed, int) else None
+        self.fixed_batch = static_batch(self.backend.input_specs, self.input_name)
         self.batch_size = self.fixed_batch or int(batch_size)
         self.max_pixels = int(max_pixels)
         self.float_scale = check_float_scale(float_scale)
@@ -86,7 +86,7 @@ class Predictor:
         if self_test:
             from edgefashion.runtime.selftest import run_self_test
 
-            self.self_test_report = run_self_test(self.backend, self.metadata)
+            self.self_test_report = run_self_test(self, self.metadata)
         if warmup:
             self.warmup(warmup)
 
@@ -128,8 +128,7 @@ class Predictor:
     def _check_model(self) -> str:
         """The image input's name; SchemaError / ShapeError when the model disagrees with us."""
         specs = self.backend.input_specs
-        name = "image" if "image" in specs else next(iter(specs))
-        self.extra_inputs = {n: s for n, s in specs.items() if n != name}
+        name, self.extra_inputs = split_inputs(specs)
         unknown = [n for n in self.extra_inputs if n not in EXTRA_INPUTS]
         if unknown:
             raise ShapeError(f"model {self.path.name!r} has inputs {list(specs)}; the Predictor feeds "
@@ -220,23 +219,8 @@ class Predictor:
 
         known: (N, A) attribute states for a model with a "known" input (zeros when None).
         """
-        feeds = {self.input_name: x}
-        for name, spec in self.extra_inputs.items():
-            given = known if name == "known" else None
-            shape = [len(x)] + [d if isinstance(d, int) else len(self._attr_names)
-                                for d in spec.shape[1:]]
-            feeds[name] = np.zeros(shape, np.float32) if given is None else given
-        n, b = len(x), self.fixed_batch
-        if not b or n == b:
-            return self.backend.infer(feeds)
-        parts = []  # a static-batch model: run chunks of b, the last one padded with zeros
-        for i in range(0, n, b):
-            chunk = {}
-            for k, v in feeds.items():
-                chunk[k] = np.zeros((b, *v.shape[1:]), v.dtype)
-                chunk[k][:len(v[i:i + b])] = v[i:i + b]
-            parts.append(self.backend.infer(chunk))
-        return {k: np.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
+        return feed_batch(self.backend, x, self.input_name, self.extra_inputs, self.fixed_batch,
+                          len(self._attr_names), known)
 
     def to_predictions(self, outputs: Mapping[str, np.ndarray], sources: Sequence[str],
                        shapes: Sequence[tuple], bboxes: Sequence | None = None, top_k: int = 5,

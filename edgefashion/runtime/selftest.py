@@ -36,6 +36,7 @@ from typing import Callable
 import numpy as np
 
 from edgefashion.errors import BadInput, SelfTestError
+from edgefashion.runtime.feeds import feed_batch, split_inputs, static_batch
 from edgefashion.runtime.images import load_image
 from edgefashion.runtime.preprocess import PreprocessConfig, preprocess_batch, resize
 
@@ -252,11 +253,14 @@ def _runner(target) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     if hasattr(target, "backend") and hasattr(target, "infer"):
         return lambda x: {k: np.asarray(v) for k, v in target.infer(x).items()}
     if hasattr(target, "infer") and hasattr(target, "input_specs"):
-        # the Predictor's infer feeds extra inputs (neutral "known") and pads static batches
-        from edgefashion.runtime.predictor import Predictor
-
-        predictor = Predictor(target)
-        return lambda x: {k: np.asarray(v) for k, v in predictor.infer(x).items()}
+        # fed like the Predictor feeds it: neutral extra inputs ("known"), static batches padded
+        specs = target.input_specs
+        name, extras = split_inputs(specs)
+        fixed = static_batch(specs, name)
+        width = getattr(target, "output_specs", {}).get("attribute_logits")
+        fill = width.shape[-1] if width is not None and isinstance(width.shape[-1], int) else 0
+        return lambda x: {k: np.asarray(v)
+                          for k, v in feed_batch(target, x, name, extras, fixed, fill).items()}
     if callable(target):
         return lambda x: {k: np.asarray(v) for k, v in target(x).items()}
     raise BadInput(f"cannot run a self-test on a {type(target).__name__}; pass a Predictor, a "
