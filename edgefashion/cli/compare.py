@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 
@@ -17,6 +18,12 @@ def add_parser(sub) -> None:
     p.add_argument("--device", help="cpu / cuda[:N] for backends that take one")
     p.add_argument("--json", metavar="OUT", help="also write the report as JSON")
     p.add_argument("--details", action="store_true", help="print each model's full report")
+    p.add_argument("--max-drop", type=float, default=0.5,
+                   help="gate: points of top-3 accuracy a model may lose vs the reference (default 0.5)")
+    p.add_argument("--min-agreement", type=float, default=0.99,
+                   help="gate: fraction of images that must keep the reference's top-1 (default 0.99)")
+    p.add_argument("--no-gate", action="store_true",
+                   help="report the gate's rules but exit 0 even when one breaks")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -26,10 +33,16 @@ def run(args) -> int:
 
     report = compare_models(args.models, args.images, batch_size=args.batch_size,
                             threads=args.threads, limit=args.limit, device=args.device,
-                            progress=not args.quiet)
+                            progress=not args.quiet,
+                            max_drop=None if args.no_gate else args.max_drop,
+                            min_agreement=args.min_agreement)
     print(format_compare(report, details=args.details))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}")
+    if not report["passed"]:
+        print("error: a model fails the accuracy gate against the reference (see the gate column; "
+              "--details for every rule, --no-gate to report only)", file=sys.stderr)
+        return 1
     return 0

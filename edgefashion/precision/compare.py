@@ -18,6 +18,7 @@ import numpy as np
 from edgefashion.errors import BadInput, SchemaError
 from edgefashion.precision import calibration as cal
 from edgefashion.precision.accuracy import accuracy_report, format_report
+from edgefashion.precision.gate import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, GateRules, gate
 from edgefashion.runtime.images import load_image
 from edgefashion.runtime.preprocess import preprocess_batch
 from edgefashion.runtime.selftest import artifact_precision
@@ -34,10 +35,14 @@ def _open(path, threads: int | None, device: str | None):
 
 
 def compare_models(paths: Sequence[str | Path], images, batch_size: int = 8, threads: int | None = None,
-                   limit: int | None = None, device: str | None = None, progress: bool = True) -> dict:
+                   limit: int | None = None, device: str | None = None, progress: bool = True,
+                   max_drop: float | None = DEFAULT_MAX_DROP,
+                   min_agreement: float = DEFAULT_MIN_AGREEMENT) -> dict:
     """Run every model on ``images`` (folder, list file, glob or list of paths) and compare each
-    with the first. -> {"reference", "images", "models": [{path, backend, precision, ms_per_image,
-    report}]}."""
+    with the first. -> {"reference", "images", "passed", "models": [{path, backend, precision,
+    ms_per_image, report}]}; each report carries the accuracy gate's verdict (precision/gate.py;
+    ``max_drop`` None records the rules without failing)."""
+    rules = GateRules(DEFAULT_MAX_DROP if max_drop is None else max_drop, min_agreement)
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
         raise BadInput(f"compare needs at least two model files (the first is the reference); got "
@@ -62,13 +67,14 @@ def compare_models(paths: Sequence[str | Path], images, batch_size: int = 8, thr
                      "precision": artifact_precision(m.metadata),
                      "ms_per_image": 1e3 * sec / len(image_paths),
                      "report": accuracy_report(outputs[0], out, labels, ref.schema)})
+        gate(rows[-1]["report"], max_drop, rules)
     for m in models:
         m.close()
     return {"reference": str(paths[0]),
             "images": {"source": str(images) if isinstance(images, (str, Path)) else "listed",
                        "num_images": len(image_paths),
                        "labels": "folders" if labels is not None else "none (reference top-1)"},
-            "models": rows}
+            "passed": all(r["report"]["gate"]["passed"] for r in rows[1:]), "models": rows}
 
 
 def _run_all(models, image_paths: list, batch_size: int, progress: bool):
@@ -102,7 +108,7 @@ def format_compare(report: dict, details: bool = False) -> str:
     """One line per model (the reference first), then optionally each full report."""
     imgs = report["images"]
     header = (f"{'model':<34} {'backend':<11} {'prec':<5} {'top1 agr':>8} {'top3 acc':>8} "
-              f"{'d top3':>7} {'cos min':>8} {'max-abs':>9} {'ms/img':>8}")
+              f"{'d top3':>7} {'cos min':>8} {'max-abs':>9} {'ms/img':>8}  gate")
     lines = [f"reference: {report['reference']}  ({imgs['num_images']} images, labels: {imgs['labels']})",
              header]
     for row in report["models"]:
@@ -113,8 +119,15 @@ def format_compare(report: dict, details: bool = False) -> str:
             f"{name[-34:]:<34} {row['backend']:<11} {row['precision']:<5} "
             f"{100 * c['top1_agreement']:>7.2f}% {100 * c['candidate']['top3']:>7.2f}% "
             f"{c['delta_points']['top3']:>+6.2f} {logits.get('cosine_min', float('nan')):>8.5f} "
-            f"{logits.get('max_abs', float('nan')):>9.4g} {row['ms_per_image']:>8.2f}")
+            f"{logits.get('max_abs', float('nan')):>9.4g} {row['ms_per_image']:>8.2f}  "
+            f"{_verdict(r['gate']) if row is not report['models'][0] else 'reference'}")
     if details:
         for row in report["models"][1:]:
             lines += ["", format_report(row["report"], f"{Path(row['path']).name} vs reference")]
     return "\n".join(lines)
+
+
+def _verdict(section: dict) -> str:
+    if not section["failed"]:
+        return "pass"
+    return ("FAIL: " if section["enforced"] else "(not enforced) ") + ", ".join(section["failed"])

@@ -42,7 +42,7 @@ def test_cli_quantize_and_compare(onnx_path, eval_photos, tmp_path, capsys):
                  "--threads", "1"])
     text = capsys.readouterr().out
     assert code == 0 and out.is_file() and f"wrote {out}" in text
-    assert "top3 accuracy" in text and "gate: top-3 accuracy drop" in text
+    assert "top3 accuracy" in text and "gate: pass" in text and "gate rule category top-1" in text
     report = json.loads((tmp_path / "cli.fp16.onnx.report.json").read_text())
     assert report["eval"]["num_images"] == 12 and report["eval"]["labels"] == "known (12 images)"
 

@@ -111,3 +111,31 @@ def test_quantize_cli_refuses_flat_calibration_and_writes_nothing(onnx_path, eva
     assert rc != 0
     assert "gate: FAIL: category top-1 agreement" in err and "not written" in err
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+@pytest.mark.needs_data
+@pytest.mark.slow
+def test_compare_applies_the_same_rules(onnx_path, eval_photos, tmp_path, capsys):
+    """A flat-calibrated int8 file written with the gate off: `compare` names the broken rule, exits 1."""
+    import cv2
+
+    from edgefashion.cli.main import main
+    from edgefashion.precision import compare_models, quantize_onnx
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(flat / f"{i}.png"), np.full((80, 80, 3), (104, 116, 124), np.uint8))
+    bad = quantize_onnx(onnx_path, tmp_path / "bad.int8.onnx", "int8", calib=flat,
+                        eval_images=eval_photos, max_drop=None, progress=False, calib_cache=None)
+    assert not bad["accuracy"]["gate"]["enforced"] and bad["accuracy"]["gate"]["failed"]
+    report = compare_models([onnx_path, bad["output"]], eval_photos, threads=1, progress=False)
+    assert not report["passed"]
+    assert "category top-1 agreement" in report["models"][1]["report"]["gate"]["failed"]
+    rc = main(["compare", str(onnx_path), bad["output"], "--images", str(eval_photos[0].parent),
+               "--quiet", "--threads", "1"])
+    out = capsys.readouterr()
+    assert rc == 1 and "FAIL: category top-1 agreement" in out.out and "accuracy gate" in out.err
+    rc = main(["compare", str(onnx_path), bad["output"], "--images", str(eval_photos[0].parent),
+               "--quiet", "--threads", "1", "--no-gate"])
+    assert rc == 0 and "(not enforced) category top-1 agreement" in capsys.readouterr().out
