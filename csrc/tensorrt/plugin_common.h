@@ -2,6 +2,13 @@
 // type mapping, plugin-field parsing, and the capability plumbing every plugin repeats.
 #pragma once
 
+#include <NvInferVersion.h>
+// IPluginV3, IPluginCreatorV3One and TensorRTPhase exist from TensorRT 10 on. CMakeLists.txt skips these
+// sources for older headers (JetPack 5: 8.5) and says why; this stops any other build with a clear message.
+#if NV_TENSORRT_MAJOR < 10
+#error "edgefashion's TensorRT plugins are IPluginV3 plugins and need TensorRT >= 10 headers"
+#endif
+
 #include <NvInfer.h>
 #include <NvInferRuntime.h>
 

@@ -37,7 +37,11 @@ def expand_images(items: list[str]) -> list[Path]:
 def run(args) -> int:
     from edgefashion.runtime.predictor import Predictor
 
-    extra = {"rebuild_on_mismatch": True} if args.rebuild else {}  # TensorRT engines only
+    extra = {}
+    if args.rebuild:  # TensorRT engines only; the runtime does not import the builder, so it is handed in
+        from edgefashion.engine.builder import rebuild_engine
+
+        extra = {"rebuild_on_mismatch": rebuild_engine}
     predictor = Predictor(args.model, backend=args.backend, device=args.device,
                           batch_size=args.batch_size, schema=args.schema, self_test=args.self_test,
                           **extra)

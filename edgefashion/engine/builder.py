@@ -20,14 +20,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
 
-from edgefashion.engine.cuda import open_cuda
+from edgefashion.runtime.tensorrt.cuda import open_cuda
 from edgefashion.engine.plan import BuildPath, detect_onnx_precision, select_build_path
 from edgefashion.engine.progress import ProgressPrinter
-from edgefashion.engine.settings import BuildSettings
-from edgefashion.engine.sidecar import (EngineInfo, GpuInfo, check_source, make_sidecar, sha256_file,
+from edgefashion.runtime.tensorrt.settings import BuildSettings
+from edgefashion.runtime.tensorrt.sidecar import (EngineInfo, GpuInfo, check_source, make_sidecar, sha256_file,
                                         write_sidecar)
 from edgefashion.engine.trt_build import build_plan
-from edgefashion.engine.trt_compat import import_tensorrt, probe_features
+from edgefashion.runtime.tensorrt.compat import import_tensorrt, probe_features
 from edgefashion.errors import ModelFileError
 from edgefashion.runtime.metadata import preprocess_from_metadata, read_onnx_metadata, sidecar_path
 
@@ -172,9 +172,10 @@ def _check(settings: BuildSettings, engine: Path, sidecar: Mapping, precision: s
     return out
 
 
-def rebuild_engine(engine_path: str | Path, info: EngineInfo, progress: bool = False, device: int = 0) -> BuildResult:
+def rebuild_engine(engine_path: str | Path, info: EngineInfo, device: int = 0, progress: bool = False) -> BuildResult:
     """Rebuild an engine from the ONNX (and calibration cache) its sidecar points to, with the recorded
-    settings. The old engine is replaced only when the new one passes its checks."""
+    settings. The old engine is replaced only when the new one passes its checks. The signature is the one
+    ``TensorRTBackend(rebuild_on_mismatch=...)`` calls: (engine path, EngineInfo, device)."""
     check_source(info)
     settings = replace(info.settings, output=str(Path(engine_path).resolve()))
     converted = Path(info.built_from) if info.built_from else None

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import struct
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from edgefashion.engine.trt_compat import parse_version
+from edgefashion.runtime.tensorrt.compat import parse_version
 from edgefashion.errors import BadInput, ModelFileError
 from edgefashion.runtime.preprocess import PreprocessConfig
 
@@ -211,5 +212,19 @@ def make_entropy_calibrator(trt, batches: CalibrationBatches | None, input_name:
             if self.device is not None:
                 cuda.free(self.device)
                 self.device = None
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:  # the build is over (or failed): the device buffer goes back
+            self.close()
+
+        @contextmanager
+        def closing_on_error(self):
+            try:
+                yield self
+            except BaseException:
+                self.close()
+                raise
 
     return _EntropyCalibrator()

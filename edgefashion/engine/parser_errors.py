@@ -86,5 +86,21 @@ def collect_parser_errors(parser, node_names: bool) -> list[ParserIssue]:
 
 
 def parser_error(onnx_path, issues, trt_version: str, plugins_loaded: bool) -> ExportError:
-    return ExportError(format_parser_errors(onnx_path, with_node_names(issues, onnx_nodes(onnx_path)),
-                                            trt_version, plugins_loaded))
+    text = format_parser_errors(onnx_path, with_node_names(issues, onnx_nodes(onnx_path)), trt_version,
+                                plugins_loaded)
+    rules = rule_violations(onnx_path, trt_version)
+    if rules:
+        text += "\nwhat edgefashion's check of onnx-tensorrt's published support finds:\n  " + "\n  ".join(rules)
+    return ExportError(text)
+
+
+def rule_violations(onnx_path, trt_version: str, limit: int = 10) -> list[str]:
+    """``trt_onnx_rules.check_onnx`` for this TensorRT, as lines (empty when onnx is missing or the version
+    is not one the rules know)."""
+    try:
+        from edgefashion.engine.trt_onnx_rules import check_onnx
+
+        found = check_onnx(onnx_path, trt_version)
+    except Exception:  # noqa: BLE001 - only used to make an error message better
+        return []
+    return [str(v) for v in found[:limit]] + ([f"... and {len(found) - limit} more"] if len(found) > limit else [])

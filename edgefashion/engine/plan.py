@@ -6,13 +6,18 @@
 - TensorRT 8.5 / 8.6: weak typing; the FP16 / INT8 builder flags; a Q/DQ ONNX builds with INT8 set
   (explicit quantization); int8 from an fp32 ONNX uses the entropy calibrator and its cache.
 - TensorRT 11: strongly typed only; no builder precision flags, no calibrators.
+- DLA (``--dla N``): on TensorRT <= 10 the weakly typed path NVIDIA documents for DLA (trtexec
+  ``--useDLACore=N --fp16|--int8 --allowGPUFallback``; int8 from an fp32 ONNX through the calibrator),
+  even where strong typing exists: whether 10.x's DLA takes a strongly typed network without FP16 /
+  INT8 flags is not documented. On TensorRT 11 DLA networks are strongly typed ("Strongly Typed Networks
+  for DLA", TensorRT 11.4.1 docs): the fp16 / Q/DQ ONNX, no flags. See docs/tensorrt.md.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgefashion.engine.trt_compat import TrtFeatures
+from edgefashion.runtime.tensorrt.compat import TrtFeatures
 from edgefashion.errors import BadInput, ModelFileError
 
 ONNX_PRECISIONS = ("fp32", "fp16", "int8")
@@ -53,8 +58,9 @@ def select_build_path(features: TrtFeatures, precision: str, onnx_precision: str
                        "pass --precision fp16 or int8 with --dla")
     notes: list[str] = []
     quantize_to, use_calibrator = None, False
+    strongly_typed = features.strongly_typed and not (dla and features.weak_typing)  # DLA on <= 10: weak
     if onnx_precision == "fp32" and want == "int8":
-        legacy = calibrator == "entropy" or (calibrator == "auto" and not features.strongly_typed)
+        legacy = calibrator == "entropy" or (calibrator == "auto" and not strongly_typed)
         if legacy and not features.calibrators:
             raise BadInput(
                 f"TensorRT {features.version} has no INT8 calibrators (removed in TensorRT 11); make a Q/DQ "
@@ -68,12 +74,15 @@ def select_build_path(features: TrtFeatures, precision: str, onnx_precision: str
             )
         use_calibrator = legacy
         quantize_to = None if legacy else "int8"
-    elif onnx_precision == "fp32" and want == "fp16" and features.strongly_typed:
+    elif onnx_precision == "fp32" and want == "fp16" and strongly_typed:
         quantize_to = "fp16"
     if quantize_to:
         notes.append(f"the fp32 ONNX is converted to {quantize_to} by edgefashion.precision (accuracy-gated) "
                      "and built strongly typed")
-    if features.strongly_typed and not use_calibrator:
+    if dla and features.weak_typing:
+        notes.append(f"DLA on TensorRT {features.version}: the weakly typed build NVIDIA documents for DLA "
+                     "(precision flags + GPU fallback), not a strongly typed network")
+    if strongly_typed and not use_calibrator:
         flags = () if features.always_strongly_typed else ("STRONGLY_TYPED",)
         return BuildPath("strongly_typed", want, flags, (), False, quantize_to, tuple(notes))
     network_flags = ("EXPLICIT_BATCH",) if features.explicit_batch_flag else ()

@@ -6,21 +6,26 @@ TensorRT attribute used here is listed in ``trt_compat.TRT_API_USED``.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from edgefashion.engine.buffers import as_dtype
+from edgefashion.runtime.tensorrt.buffers import as_dtype
 from edgefashion.engine.calibrator import CalibrationBatches, TrtCalibrationCache, make_entropy_calibrator
 from edgefashion.engine.parser_errors import collect_parser_errors, parser_error
 from edgefashion.engine.plan import BuildPath
-from edgefashion.engine.plugins import load_plugins, resolve_plugins
-from edgefashion.engine.profiles import ProfileShapes, default_batch, needs_profile, plan_profile
+from edgefashion.engine.trt_onnx_fixes import adapt_for_tensorrt
+from edgefashion.runtime.tensorrt.plugins import load_plugins, resolve_plugins
+from edgefashion.runtime.tensorrt.profiles import ProfileShapes, default_batch, needs_profile, plan_profile
 from edgefashion.engine.progress import ProgressPrinter, Ticker, make_progress_monitor
-from edgefashion.engine.settings import BuildSettings
-from edgefashion.engine.trt_compat import TrtFeatures, make_logger
+from edgefashion.runtime.tensorrt.settings import BuildSettings
+from edgefashion.runtime.tensorrt.compat import TrtFeatures, make_logger
 from edgefashion.errors import BadInput, ExportError
 from edgefashion.runtime.preprocess import PreprocessConfig
 
@@ -50,7 +55,11 @@ def build_plan(trt, features: TrtFeatures, settings: BuildSettings, path: BuildP
         flags |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, name))
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(source_onnx)):
+    with tempfile.TemporaryDirectory(prefix="edgefashion-parse-") as tmp:
+        # ops this TensorRT's parser lacks (LayerNormalization on 8.5) are rewritten first: trt_onnx_fixes
+        parse_path = adapt_for_tensorrt(source_onnx, f"{features.version.major}.{features.version.minor}", tmp)
+        parsed = parser.parse_from_file(str(parse_path))
+    if not parsed:
         raise parser_error(source_onnx, collect_parser_errors(parser, features.parser_node_names),
                            str(features.version), bool(plugins))
     inputs = _io(network, True)
@@ -59,21 +68,22 @@ def build_plan(trt, features: TrtFeatures, settings: BuildSettings, path: BuildP
     profiles = plan_profile(shapes, settings.batch_range or default_batch(shapes))
     config = builder.create_builder_config()
     _configure(trt, builder, config, settings, path, shapes, profiles)
-    keep = None  # the calibrator must outlive the build
-    calib_images = 0
-    if path.calibrator:
-        keep = _attach_calibrator(trt, builder, config, settings, profiles, needs_profile(shapes),
-                                  preprocess_cfg, str(features.version), cuda)
-        calib_images = len(keep.batches.images) if keep.batches is not None else 0
-    _load_timing_cache(config, settings.timing_cache)
-    start = time.monotonic()
-    if features.progress_monitor:
-        config.progress_monitor = make_progress_monitor(trt, printer)
-        plan = builder.build_serialized_network(network, config)
-    else:
-        with Ticker("building the engine", enabled=printer.enabled):
+    with ExitStack() as stack:  # the calibrator (and its device buffer) lives exactly as long as the build
+        calib_images = 0
+        if path.calibrator:
+            calibrator = stack.enter_context(
+                _attach_calibrator(trt, builder, config, settings, profiles, needs_profile(shapes),
+                                   preprocess_cfg, str(features.version), cuda))
+            calib_images = len(calibrator.batches.images) if calibrator.batches is not None else 0
+        _load_timing_cache(config, settings.timing_cache)
+        start = time.monotonic()
+        if features.progress_monitor:
+            config.progress_monitor = make_progress_monitor(trt, printer)
             plan = builder.build_serialized_network(network, config)
-    seconds = time.monotonic() - start
+        else:
+            with Ticker("building the engine", enabled=printer.enabled):
+                plan = builder.build_serialized_network(network, config)
+        seconds = time.monotonic() - start
     if plan is None:
         raise ExportError(
             f"TensorRT {features.version} failed to build an engine from {str(source_onnx)!r} (its log above "
@@ -81,8 +91,6 @@ def build_plan(trt, features: TrtFeatures, settings: BuildSettings, path: BuildP
             "or DLA cannot run, or an input shape outside the profile (--batch)"
         )
     _save_timing_cache(config, settings.timing_cache)
-    if keep is not None:
-        keep.close()
     return BuiltPlan(bytes(plan), inputs, outputs, profiles, plugins, seconds, calib_images)
 
 
@@ -142,18 +150,56 @@ def _attach_calibrator(trt, builder, config, settings: BuildSettings, profiles, 
         raise BadInput(f"no calibration images (--calib DIR) and no valid TensorRT calibration in "
                        f"{settings.calib_cache!r} for this model and preprocessing; pass --calib with real photos")
     calibrator = make_entropy_calibrator(trt, batches, name, cache, cuda)
-    config.int8_calibrator = calibrator
-    if dynamic:
-        shape = (size, *shapes.opt[1:])
-        cprofile = builder.create_optimization_profile()
-        cprofile.set_shape(name, shape, shape, shape)
-        config.set_calibration_profile(cprofile)
+    with calibrator.closing_on_error():  # its device buffer goes back if configuring it fails
+        config.int8_calibrator = calibrator
+        if dynamic:
+            shape = (size, *shapes.opt[1:])
+            cprofile = builder.create_optimization_profile()
+            cprofile.set_shape(name, shape, shape, shape)
+            config.set_calibration_profile(cprofile)
     return calibrator
 
 
+def read_timing_cache(path: str | None) -> bytes:
+    """The bytes of a timing cache file, or b"" (a fresh cache) when there is none or it is damaged.
+
+    A cache written by edgefashion has ``<cache>.sha256`` beside it; bytes that do not match (a write cut
+    short, a truncated copy) are refused here with a warning naming the file, before TensorRT sees them.
+    A cache without one (from trtexec --timingCacheFile) goes to TensorRT as it is.
+    """
+    if not path or not Path(path).is_file():
+        return b""
+    data = Path(path).read_bytes()
+    digest = Path(str(path) + ".sha256")
+    if digest.is_file() and digest.read_text().strip() != hashlib.sha256(data).hexdigest():
+        log.warning("timing cache %s is damaged (%d bytes, not the ones its .sha256 records); starting a fresh "
+                    "one (the build takes longer; the file is rewritten after it)", path, len(data))
+        return b""
+    return data
+
+
+def write_timing_cache(path: str, data: bytes) -> None:
+    """Write the cache atomically (temp file + rename) with its sha256 beside it."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    Path(str(target) + ".sha256").write_text(hashlib.sha256(data).hexdigest() + "\n")
+
+
 def _load_timing_cache(config, path: str | None) -> None:
-    data = Path(path).read_bytes() if path and Path(path).is_file() else b""
+    """Hand the cache to TensorRT. ``create_timing_cache`` returns null for bytes TensorRT cannot read;
+    NVIDIA's helper (shared/utils/cacheUtils.cpp, ``buildTimingCacheFromFile``) checks that, and so do we:
+    a fresh cache, with a warning naming the file, never a crash."""
+    data = read_timing_cache(path)
     timing = config.create_timing_cache(data)
+    if timing is None and data:
+        log.warning("TensorRT could not read the timing cache %s (%d bytes: truncated, or not a timing cache); "
+                    "starting a fresh one", path, len(data))
+        timing = config.create_timing_cache(b"")
+    if timing is None:
+        raise ExportError("TensorRT could not create an empty timing cache (out of memory?)")
     if not config.set_timing_cache(timing, False):
         log.warning("timing cache %s was made on another GPU or TensorRT; starting a fresh one", path)
         config.set_timing_cache(config.create_timing_cache(b""), False)
@@ -163,6 +209,5 @@ def _save_timing_cache(config, path: str | None) -> None:
     if not path:
         return
     timing = config.get_timing_cache()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_bytes(bytes(memoryview(timing.serialize())))
+    write_timing_cache(path, bytes(memoryview(timing.serialize())))
     log.info("saved the timing cache %s", path)

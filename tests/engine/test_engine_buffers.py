@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from engine_helpers import smooth_noise
 
-from edgefashion.engine.buffers import (ALIGNMENT, TRT_DTYPES, as_dtype, host_view, numpy_dtype, plan_buffers,
+from edgefashion.runtime.tensorrt.buffers import (ALIGNMENT, TRT_DTYPES, as_dtype, host_view, numpy_dtype, plan_buffers,
                                         resolve_output_shape)
-from edgefashion.engine.profiles import BatchRange, split_batch
+from edgefashion.runtime.tensorrt.profiles import BatchRange, split_batch
 from edgefashion.errors import ShapeError
 
 

@@ -47,7 +47,7 @@ def test_engine_without_tensorrt_says_how_to_install(tmp_path):
 
 @pytest.mark.skipif(not HAS_CUDA_PYTHON or _gpu(), reason="needs cuda-python and no usable GPU")
 def test_cuda_python_without_a_gpu_is_a_clear_error():
-    from edgefashion.engine.cuda import CudaRuntime, open_cuda
+    from edgefashion.runtime.tensorrt.cuda import CudaRuntime, open_cuda
 
     with pytest.raises(BackendUnavailable, match="no usable NVIDIA GPU: cudaGetDeviceCount: .*ONNX Runtime"):
         CudaRuntime(0)
@@ -59,8 +59,8 @@ def test_cuda_python_without_a_gpu_is_a_clear_error():
 
 @pytest.mark.needs_cuda
 def test_cuda_round_trip_through_pinned_and_device_memory():
-    from edgefashion.engine.buffers import host_view
-    from edgefashion.engine.cuda import open_cuda
+    from edgefashion.runtime.tensorrt.buffers import host_view
+    from edgefashion.runtime.tensorrt.cuda import open_cuda
 
     cuda = open_cuda(0)
     name, cc = cuda.device_info()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from edgefashion.engine.plan import detect_onnx_precision, select_build_path
-from edgefashion.engine.trt_compat import (features_for_version, parse_version, same_engine_version)
+from edgefashion.runtime.tensorrt.compat import (features_for_version, parse_version, same_engine_version)
 from edgefashion.errors import BadInput
 
 V85, V86, V10, V11 = (features_for_version(v) for v in ("8.5.2.2", "8.6.1", "10.3.0", "11.4.0.106"))

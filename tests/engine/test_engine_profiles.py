@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from edgefashion.engine.plan import onnx_input_shapes
-from edgefashion.engine.profiles import (DEFAULT_BATCH, BatchRange, ProfileShapes, batch_range_of,
+from edgefashion.runtime.tensorrt.profiles import (DEFAULT_BATCH, BatchRange, ProfileShapes, batch_range_of,
                                          default_batch, needs_profile, plan_profile, profiles_from_dict,
                                          profiles_to_dict, split_batch)
 from edgefashion.errors import BadInput, ShapeError

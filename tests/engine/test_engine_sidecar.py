@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from edgefashion.engine.settings import BuildSettings
-from edgefashion.engine.sidecar import (EngineInfo, GpuInfo, RuntimeEnv, check_engine, check_source,
+from edgefashion.runtime.tensorrt.settings import BuildSettings
+from edgefashion.runtime.tensorrt.sidecar import (EngineInfo, GpuInfo, RuntimeEnv, check_engine, check_source,
                                         engine_mismatches, make_sidecar, read_engine_sidecar, rebuild_command,
                                         sha256_file, write_sidecar)
 from edgefashion.errors import BadInput, EngineMismatch, EngineMismatchError, ModelFileError
@@ -145,7 +145,7 @@ def test_check_source_before_a_rebuild(built, tiny_onnx, tmp_path):
 
 
 def test_describe_engine_for_inspect(built, tmp_path):
-    from edgefashion.engine.sidecar import describe_engine
+    from edgefashion.runtime.tensorrt.sidecar import describe_engine
     from edgefashion.errors import MissingMetadata
 
     engine, info, _ = built

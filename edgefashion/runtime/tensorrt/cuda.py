@@ -121,9 +121,26 @@ class CudaRuntime:
     def end_capture(self, stream: int):
         graph = self._call("cudaStreamEndCapture", stream)
         try:
-            return self._call("cudaGraphInstantiate", graph, 0)
+            return self._instantiate(graph)
         finally:
             self._call("cudaGraphDestroy", graph)
+
+    def _instantiate(self, graph):
+        """The executable graph. ``cudaGraphInstantiateWithFlags(graph, flags)`` has one signature from CUDA
+        11.4 (JetPack 5) on; ``cudaGraphInstantiate`` does not: cuda-python 11.x binds the CUDA 11 C call
+        ``(graph, logBuffer, bufferSize) -> (err, exec, errorNode)``, 12.x / 13.x ``(graph, flags) -> (err,
+        exec)``."""
+        if hasattr(self.rt, "cudaGraphInstantiateWithFlags"):
+            return self._first(self._call("cudaGraphInstantiateWithFlags", graph, 0))
+        try:
+            return self._first(self._call("cudaGraphInstantiate", graph, 0))
+        except TypeError:  # cuda-python 11.x without WithFlags: the CUDA 11 signature
+            return self._first(self._call("cudaGraphInstantiate", graph, b"", 0))
+
+    @staticmethod
+    def _first(result):
+        """cuda-python 11.x also returns the error node: keep the executable graph only."""
+        return result[0] if isinstance(result, tuple) else result
 
     def launch_graph(self, graph_exec, stream: int) -> None:
         self._call("cudaGraphLaunch", graph_exec, stream)

@@ -2,8 +2,10 @@
 
 edgefashion's library (``libedgefashion_trt_plugins.so``, from csrc/tensorrt, built by CMake when
 TENSORRT_ROOT is set and installed to ``edgefashion/lib/``) holds IPluginV3 plugins, so it needs
-TensorRT >= 10; it is loaded with ``IPluginRegistry.load_library``. On TensorRT 8.5 (no load_library)
-a user's plugin library is opened with ``ctypes.CDLL`` and registers itself.
+TensorRT >= 10; it is loaded with ``IPluginRegistry.load_library``. A library that ``load_library``
+rejects (it exports no ``getCreators`` / ``getPluginCreators``: it registers itself statically with
+``REGISTER_TENSORRT_PLUGIN``, as most third-party plugin libraries do) is opened with ``ctypes.CDLL``
+instead, which runs its static registration; so is every library on TensorRT 8.5 (no load_library).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from edgefashion.engine.trt_compat import TrtFeatures
+from edgefashion.runtime.tensorrt.compat import TrtFeatures
 from edgefashion.errors import ExtensionNotBuilt, ModelFileError
 
 log = logging.getLogger("edgefashion.engine")
@@ -22,6 +24,7 @@ log = logging.getLogger("edgefashion.engine")
 LIBRARY_NAME = {"win32": "edgefashion_trt_plugins.dll"}.get(sys.platform, "libedgefashion_trt_plugins.so")
 ENV_VAR = "EDGEFASHION_TRT_PLUGINS"
 _LOADED: dict[str, object] = {}  # path -> handle; a library is loaded once per process
+_NVINFER_PLUGINS: list = []     # the logger init_libnvinfer_plugins was given (it must live as long as the process)
 
 
 def default_plugin_library() -> Path | None:
@@ -59,9 +62,12 @@ def resolve_plugins(paths: Sequence[str | Path], features: TrtFeatures | None = 
 
 
 def load_plugins(trt, logger, paths: Sequence[Path], features: TrtFeatures) -> list[str]:
-    """Register NVIDIA's plugins and load each library; -> the loaded paths. A library that does not
-    load raises ExtensionNotBuilt (never only a warning)."""
-    trt.init_libnvinfer_plugins(logger, "")
+    """Register NVIDIA's plugins (once per process) and load each library; -> the loaded paths. A library
+    that does not load raises ExtensionNotBuilt (never only a warning). ``logger``: the process's logger
+    (``compat.make_logger``): libnvinfer_plugin keeps the pointer it is given for the whole process."""
+    if not _NVINFER_PLUGINS:
+        trt.init_libnvinfer_plugins(logger, "")
+        _NVINFER_PLUGINS.append(logger)  # a reference for as long as libnvinfer_plugin holds the pointer
     loaded = []
     for path in paths:
         key = str(Path(path).resolve())
@@ -72,16 +78,20 @@ def load_plugins(trt, logger, paths: Sequence[Path], features: TrtFeatures) -> l
 
 
 def _load_one(trt, path: str, features: TrtFeatures):
+    """The registry's ``load_library`` (dynamic registration) where TensorRT has it; when that returns
+    null, or on TensorRT 8.5, ``ctypes.CDLL`` (a self-registering library registers when opened)."""
     if features.registry_load_library:
         registry = trt.get_plugin_registry()
         handle = registry.load_library(path)
-        if handle is None:
-            raise ExtensionNotBuilt(
-                f"TensorRT {features.version} could not load the plugin library {path!r} (see the TensorRT log "
-                "above); it must be built against this TensorRT major version"
-            )
-        return handle
+        if handle is not None:
+            return handle
+        log.info("TensorRT's load_library did not take %s (no getCreators / getPluginCreators: a library that "
+                 "registers itself with REGISTER_TENSORRT_PLUGIN); opening it with ctypes", path)
     try:
         return ctypes.CDLL(path, mode=getattr(ctypes, "RTLD_GLOBAL", 0))
     except OSError as e:
-        raise ExtensionNotBuilt(f"could not open the plugin library {path!r}: {e}") from e
+        how = ("neither TensorRT's load_library nor ctypes" if features.registry_load_library else "ctypes")
+        raise ExtensionNotBuilt(
+            f"TensorRT {features.version} could not load the plugin library {path!r} with {how} ({e}); it must be "
+            "a shared library built for this platform against this TensorRT major version"
+        ) from e

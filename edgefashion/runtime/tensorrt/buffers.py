@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from edgefashion.engine.profiles import is_dynamic
+from edgefashion.runtime.tensorrt.profiles import is_dynamic
 from edgefashion.errors import BadInput, ShapeError
 
 ALIGNMENT = 256  # bytes; cudaMalloc gives at least this, and it keeps TensorRT's vectorized I/O happy

@@ -6,7 +6,8 @@ Both expose the same few calls, so the backend has one code path.
 """
 from __future__ import annotations
 
-from edgefashion.engine.buffers import as_dtype
+from edgefashion.errors import ModelFileError, ShapeError
+from edgefashion.runtime.tensorrt.buffers import as_dtype
 
 
 class NamedTensorIO:
@@ -29,13 +30,16 @@ class NamedTensorIO:
 
     def set_input_shape(self, context, name: str, shape) -> None:
         if not context.set_input_shape(name, tuple(int(d) for d in shape)):
-            raise ValueError(f"TensorRT rejected shape {tuple(shape)} for input {name!r}")
+            raise ShapeError(f"TensorRT rejected shape {tuple(shape)} for input {name!r}")
 
     def shape(self, context, name: str) -> tuple:
         return tuple(int(d) for d in context.get_tensor_shape(name))
 
     def bind(self, context, name: str, ptr: int) -> None:
-        context.set_tensor_address(name, int(ptr))
+        # set_tensor_address returns False (and logs) for an unknown name or a misaligned / null address
+        if not context.set_tensor_address(name, int(ptr)):
+            raise ModelFileError(f"TensorRT rejected the device address {int(ptr):#x} for tensor {name!r}: "
+                                 "the engine does not name this tensor as the sidecar says; rebuild it")
 
     def execute(self, context, stream: int) -> bool:
         return bool(context.execute_async_v3(stream))
@@ -60,7 +64,7 @@ class BindingsIO:
 
     def set_input_shape(self, context, name: str, shape) -> None:
         if not context.set_binding_shape(self.names.index(name), tuple(int(d) for d in shape)):
-            raise ValueError(f"TensorRT rejected shape {tuple(shape)} for input {name!r}")
+            raise ShapeError(f"TensorRT rejected shape {tuple(shape)} for input {name!r}")
 
     def shape(self, context, name: str) -> tuple:
         return tuple(int(d) for d in context.get_binding_shape(self.names.index(name)))
