@@ -13,8 +13,9 @@ COMMANDS = {
     "train": "train", "evaluate": "evaluate", "export": "export", "quantize": "quantize",
     "build": "build", "compare": "compare", "predict": "predict", "index": "index",
     "search": "search", "stream": "stream", "serve": "serve", "bench": "bench",
-    "inspect": "inspect", "env": "env", "demo": "demo",
+    "inspect": "inspect", "env": "env", "demo": "demo", "export-openvino": "export_openvino",
 }
+COMMANDS.update({"tag": "tag", "export-triton": "export_triton"})  # issue 13: catalog, fleet
 
 
 def build_parser() -> argparse.ArgumentParser:
