@@ -3,16 +3,21 @@
     app = create_app("model.onnx", ServeConfig(concurrency=2), source="0")
     uvicorn.run(app, host="127.0.0.1", port=8080)
 
-Inference runs in a thread pool of ``concurrency`` workers; at most ``queue`` more requests wait
-for one, the rest are answered 503 at once. The Predictor is shared: ONNX Runtime sessions are
-safe to run from several threads; other backends run one inference at a time under a lock.
+Decoding and preprocessing run in a thread pool; inference runs in a DynamicBatcher (batcher.py)
+whose ``concurrency`` workers each group waiting requests into one batch (up to ``max_batch``,
+waiting at most ``max_delay_ms`` for the batch to fill) and route each result back to its own
+request. At most ``concurrency + queue`` requests are in progress; the rest are answered 503 at
+once. The Predictor is shared: ONNX Runtime sessions are safe to run from several threads; other
+backends run one inference at a time under a lock.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,13 +31,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from edgefashion.errors import BadInput, EdgeFashionError
-from edgefashion.serve.config import ServeConfig
+from edgefashion.serve.batcher import DynamicBatcher, QueueFull
+from edgefashion.serve.config import ServeConfig, auto_max_batch
 from edgefashion.serve.live import BOUNDARY, LiveFeed
 from edgefashion.serve.uploads import HttpError, decode_upload, extract_image, read_body
 
 log = logging.getLogger("edgefashion.serve")
 STATIC = Path(__file__).resolve().parent / "static"
-THREAD_SAFE_BACKENDS = ("onnxruntime",)
+THREAD_SAFE_BACKENDS = ("onnxruntime", "openvino")
 OVERLAY_SIDE = 640  # longest side of the overlay image returned with ?overlay=true
 
 
@@ -62,6 +68,10 @@ def create_app(model: Any, config: ServeConfig | Mapping | None = None, *, sourc
         from edgefashion.runtime.predictor import Predictor
 
         model = Predictor(model, **predictor_options)
+    if cfg.max_batch is None:
+        backend = getattr(model, "backend", None)
+        cfg = dataclasses.replace(cfg, max_batch=auto_max_batch(getattr(backend, "device", None),
+                                                                getattr(backend, "name", None)))
     state = _State(model, cfg, owns)
     if source is not None:
         from edgefashion.runtime.sources import open_source
@@ -94,42 +104,85 @@ class _State:
         self.predictor, self.cfg, self.owns = predictor, cfg, owns
         safe = getattr(getattr(predictor, "backend", None), "name", None) in THREAD_SAFE_BACKENDS
         self.lock = contextlib.nullcontext() if safe else threading.Lock()
-        self.pool = ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="edgefashion-infer")
+        # decoding + preprocessing must keep up with batched inference: up to one thread per
+        # image of a batch, bounded by the cores (on a 2-core CPU this stays at concurrency)
+        prep = max(cfg.concurrency, min(os.cpu_count() or 1, cfg.max_batch))
+        self.pool = ThreadPoolExecutor(prep, thread_name_prefix="edgefashion-prep")
         self.limiter = Limiter(cfg.concurrency + cfg.queue)
+        self.batcher = DynamicBatcher(self.run_batch, cfg.max_batch, cfg.max_delay_ms,
+                                      max_queue=cfg.concurrency + cfg.queue,
+                                      preferred=cfg.preferred_batch, workers=cfg.concurrency,
+                                      name="edgefashion-infer")
         self.feed: LiveFeed | None = None
         self.answered = 0
 
     def close(self) -> None:
         if self.feed is not None:
             self.feed.stop()
+        self.batcher.close()
         self.pool.shutdown(wait=True, cancel_futures=True)
         if self.owns:
             self.predictor.close()
 
-    def predict(self, data: bytes, name: str, overlay: bool, top_k: int) -> dict:
-        """Runs in a worker thread: decode, preprocess, infer (under the lock), post-process."""
-        from edgefashion.runtime.stream import to_predictions
-
-        p = self.predictor
+    def prepare(self, data: bytes, name: str) -> tuple:
+        """Runs in a pool thread: decode and preprocess one upload -> (image, tensor, ms)."""
         img = decode_upload(data, name, self.cfg.max_pixels)
         t0 = time.perf_counter()
         try:
-            x = p.preprocess(img)
-            t1 = time.perf_counter()
-            with self.lock:
-                out = p.infer(x[None])
-            t2 = time.perf_counter()
-            pred = to_predictions(p, out, [name], [img.shape], None, top_k)[0]
+            x = self.predictor.preprocess(img)
         except BadInput as e:
             raise HttpError(400, type(e).__name__, str(e)) from e
-        t3 = time.perf_counter()
-        pred.timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
-                        "postprocess": (t3 - t2) * 1e3}
+        return img, x, (time.perf_counter() - t0) * 1e3
+
+    def run_batch(self, items: list[tuple]) -> list:
+        """Runs in a batcher worker: items (tensor, name, image shape, top_k) -> one (Prediction,
+        batch size) (or the exception for that item) each, from one inference over the stack."""
+        import numpy as np
+
+        t0 = time.perf_counter()
+        x = np.stack([it[0] for it in items])
+        with self.lock:
+            out = self.predictor.infer(x)
+        t1 = time.perf_counter()
+        preds: list = []
+        for j, (_, name, shape, top_k) in enumerate(items):
+            t = time.perf_counter()
+            try:  # each request gets its own row of every output, post-processed alone
+                row = {k: v[j:j + 1] for k, v in out.items()}
+                pred = self.predictor.to_predictions(row, [name], [shape], None, top_k)[0]
+            except Exception as e:  # noqa: BLE001 - fails this request only
+                preds.append(e)
+                continue
+            pred.timings = {"inference": (t1 - t0) * 1e3,
+                            "postprocess": (time.perf_counter() - t) * 1e3}
+            preds.append((pred, len(items)))
+        return preds
+
+    async def predict(self, data: bytes, name: str, overlay: bool, top_k: int) -> dict:
+        """Decode and preprocess in the pool, infer in the batcher, answer as a JSON-able dict."""
+        loop = asyncio.get_running_loop()
+        img, x, prep_ms = await loop.run_in_executor(self.pool, self.prepare, data, name)
+        try:
+            fut = self.batcher.submit((x, name, img.shape, top_k))
+        except QueueFull as e:
+            raise busy(str(e)) from e
+        try:
+            pred, size = await asyncio.wrap_future(fut)
+        except BadInput as e:
+            raise HttpError(400, type(e).__name__, str(e)) from e
+        pred.timings = {"preprocess": prep_ms, **pred.timings}
         d = pred.to_dict(scores=True)
         d["image"] = {"width": int(img.shape[1]), "height": int(img.shape[0])}
+        d["batch"] = {"size": size}
         if overlay:
-            d["overlay"] = _overlay(img, pred, p.preprocess_config, self.cfg.jpeg_quality)
+            d["overlay"] = await loop.run_in_executor(self.pool, _overlay, img, pred,
+                                                      self.predictor.preprocess_config,
+                                                      self.cfg.jpeg_quality)
         return d
+
+
+def busy(message: str) -> HttpError:
+    return HttpError(503, "Busy", message, headers={"Retry-After": "1"})
 
 
 def _overlay(img, pred, prep_cfg, quality: int) -> str:
@@ -168,20 +221,19 @@ def _add_routes(app, state: _State) -> None:
                 "live": None if feed is None else feed.status(),
                 "limits": {k: getattr(cfg, k) for k in ("max_upload_mb", "max_pixels", "concurrency",
                                                         "queue", "top_k")},
+                "batching": state.batcher.stats(),
                 "in_progress": state.limiter.active, "answered": state.answered}
 
     @app.post("/predict")
     async def predict(request: Request, overlay: bool = False,
                       top_k: int = Query(cfg.top_k, ge=1, le=1000)):
         if not state.limiter.try_acquire():
-            raise HttpError(503, "Busy", f"the service is busy: {state.limiter.active} requests in "
-                            f"progress (limit {cfg.concurrency} running + {cfg.queue} waiting); "
-                            "retry shortly", headers={"Retry-After": "1"})
+            raise busy(f"the service is busy: {state.limiter.active} requests in progress (limit "
+                       f"{cfg.concurrency} running + {cfg.queue} waiting); retry shortly")
         try:
             body = await read_body(request, cfg.max_upload_bytes)
             data, name = await extract_image(request, body)
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(state.pool, state.predict, data, name, overlay, top_k)
+            result = await state.predict(data, name, overlay, top_k)
         finally:
             state.limiter.release()
         state.answered += 1
