@@ -1,53 +1,16 @@
-"""Shared by the benchmark scripts: machine / version facts, timing, JSON results."""
+"""Shared by the benchmark scripts: timing and JSON results. The machine / version facts come from
+the package (``edgefashion.bench.env``, the one machine-facts module), re-exported here."""
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import platform
 import statistics
-import subprocess
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from edgefashion.bench.env import capture_environment, cpu_isa, machine_info  # noqa: F401
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def machine_info() -> dict:
-    info = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(), "platform": platform.platform(), "machine": platform.machine(),
-        "python": platform.python_version(), "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
-        "versions": {},
-    }
-    for m in ("edgefashion", "numpy", "cv2", "torch", "onnxruntime", "onnx", "cupy"):
-        try:
-            info["versions"][m] = getattr(importlib.import_module(m), "__version__", "?")
-        except Exception:  # noqa: BLE001 - absent packages are simply not listed
-            pass
-    info["gpu"] = _gpu()
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def _gpu() -> str | None:
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,clocks.sm,temperature.gpu",
-                              "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def time_fn(fn: Callable[[], object], warmup: int = 3, iters: int = 20,

@@ -98,7 +98,7 @@ def _child(argv: list[str] | None = None) -> int:
     import edgefashion.runtime.predictor  # noqa: F401  (the import cost users pay)
 
     t_load0 = time.perf_counter()
-    backend = backend_name_for(args.model) if args.backend == "auto" else args.backend
+    backend = backend_name_for(args.model, prefer_available=True) if args.backend == "auto" else args.backend
     predictor = open_predictor(args.model, backend, args.device, args.threads)
     t_first0 = time.perf_counter()
     pred = predictor(args.image)

@@ -1,4 +1,5 @@
-"""Where a benchmark ran: machine, versions, date, and (where readable) GPU / Jetson clocks and power.
+"""Where a benchmark ran: machine, versions, date, CPU ISA, and (where readable) GPU / Jetson clocks
+and power. The one machine-facts module: ``edgefashion env`` and ``benchmarks/`` import it.
 
 Every probe is optional. A fact that cannot be read is recorded as ``None`` and the reason goes to
 ``environment["unavailable"][key]``, so that a reader can tell "not measured" from "zero".
@@ -23,7 +24,15 @@ PACKAGES = {
     "cv2": ("opencv-python-headless", "opencv-python", "opencv-contrib-python"),
     "onnxruntime": ("onnxruntime", "onnxruntime-gpu"), "onnx": ("onnx",), "torch": ("torch",),
     "torchvision": ("torchvision",), "tensorrt": ("tensorrt", "tensorrt-cu12", "tensorrt-cu13"),
-    "pycuda": ("pycuda",), "PIL": ("pillow",), "psutil": ("psutil",),
+    "pycuda": ("pycuda",), "PIL": ("pillow",), "psutil": ("psutil",), "openvino": ("openvino",),
+    "timm": ("timm",), "cupy": ("cupy", "cupy-cuda12x", "cupy-cuda13x"),
+}
+# /proc/cpuinfo flag -> the ISA name people look for (what int8 / bf16 kernels need on x86).
+ISA_FLAGS = {
+    "avx2": "AVX2", "fma": "FMA", "avx512f": "AVX-512", "avx512bw": "AVX-512BW",
+    "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "avx512_bf16": "AVX-512 BF16",
+    "avx512_fp16": "AVX-512 FP16", "amx_tile": "AMX", "amx_bf16": "AMX-BF16", "amx_int8": "AMX-INT8",
+    "asimd": "NEON", "asimddp": "NEON dot product", "bf16": "ARM BF16", "i8mm": "ARM I8MM",
 }
 GPU_FIELDS = ("name", "driver_version", "pstate", "clocks.sm", "clocks.mem", "clocks.max.sm",
               "clocks.max.mem", "power.draw", "power.limit", "temperature.gpu", "utilization.gpu",
@@ -38,13 +47,52 @@ def capture_environment(probe_gpu: bool = True, probe_jetson: bool = True) -> di
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(), "platform": platform.platform(), "machine": platform.machine(),
         "python": platform.python_version(), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
-        "loadavg": _loadavg(missing), "cpu_governor": _governor(missing),
+        "cpu_isa": cpu_isa(), "loadavg": _loadavg(missing), "cpu_governor": _governor(missing),
         "versions": package_versions(), "onnxruntime_providers": _ort_providers(missing),
+        "openvino_devices": openvino_devices(missing),
     }
     env["gpu"] = nvidia_smi(missing) if probe_gpu else None
     env["jetson"] = jetson_state(missing) if probe_jetson else None
     env["unavailable"] = missing
     return env
+
+
+def machine_info() -> dict:
+    """The facts a benchmark JSON records under "machine" (no Jetson probing: fast everywhere)."""
+    return capture_environment(probe_gpu=True, probe_jetson=False)
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (/proc/cpuinfo "flags" on x86, "Features" on ARM); empty if unreadable."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("flags", "features")):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_isa(flags: set[str] | None = None) -> list[str]:
+    """The vector / matrix ISAs present, by their common names: ["AVX2", "AVX-512", "AVX-512 VNNI", ...]."""
+    flags = cpu_flags() if flags is None else flags
+    return [name for flag, name in ISA_FLAGS.items() if flag in flags]
+
+
+def openvino_devices(missing: dict | None = None) -> list[str] | None:
+    """``ov.Core().available_devices`` with full names ("CPU: Intel(R) Core...") or None (and why)."""
+    missing = {} if missing is None else missing
+    if not _installed("openvino"):
+        missing["openvino_devices"] = "openvino is not installed (pip install openvino)"
+        return None
+    try:
+        import openvino as ov
+
+        core = ov.Core()
+        return [f"{d}: {core.get_property(d, 'FULL_DEVICE_NAME')}" for d in core.available_devices]
+    except Exception as e:  # noqa: BLE001 - a broken install or driver counts as no device
+        missing["openvino_devices"] = f"openvino failed: {type(e).__name__}: {e}"
+        return None
 
 
 def cpu_name() -> str:

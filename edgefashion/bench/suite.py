@@ -75,7 +75,7 @@ def run_suite(model: str | Path, variants: str | Sequence[str] | None = None,
                                        max_seconds, log)
                 if cold_start_runs:
                     log(f"{v.name}: cold start x{cold_start_runs}")
-                    cs = cold_start(v.path, image_file, v.backend, device, threads, cold_start_runs)
+                    cs = cold_start(v.path, image_file, v.spec, device, threads, cold_start_runs)
                     colds.append({"variant": v.name, **cs})
             except (EdgeFashionError, ImportError, RuntimeError, OSError) as e:
                 log(f"skip {v.name}: {type(e).__name__}: {e}")
@@ -93,7 +93,7 @@ def run_suite(model: str | Path, variants: str | Sequence[str] | None = None,
 
 
 def _bench_variant(v: Variant, inputs, batches, warmup, iters, threads, device, max_seconds, log):
-    predictor = open_predictor(v.path, v.backend, device, threads, batch_size=max(batches))
+    predictor = open_predictor(v.path, v.spec, device, threads, batch_size=max(batches))
     rows = []
     try:
         for b in batches:

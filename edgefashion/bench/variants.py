@@ -4,7 +4,9 @@ with its reason.
 From a ``.pt`` checkpoint the suite can run PyTorch eager, export ONNX (fp32), quantize it to fp16 /
 int8 (``edgefashion.precision.quantize_onnx``, when installed) and build TensorRT engines
 (``edgefashion.engine``, when installed with TensorRT). From an ``.onnx`` only the last two steps
-apply; an ``.engine`` runs as it is. Optional parts are imported lazily; a missing one becomes a
+apply; an ``.engine`` runs as it is. OpenVINO runs the same ONNX files: ``openvino:fp32`` / ``:int8``
+the fp32 / int8 Q/DQ file, ``openvino:bf16`` / ``:f16`` the fp32 file with that precision hint, and
+``openvino:int8+bf16`` the int8 file with bf16 for the layers left in floating point. Optional parts are imported lazily; a missing one becomes a
 recorded skip, never a crash.
 """
 from __future__ import annotations
@@ -17,11 +19,17 @@ from typing import Callable, Sequence
 from edgefashion.errors import BadInput, EdgeFashionError
 
 PRECISIONS = ("fp32", "fp16", "int8")
+# OpenVINO precision hints (no file of their own): the variant's file precision, then the hint.
+OV_PRECISIONS = {"fp32": ("fp32", None), "f32": ("fp32", None), "int8": ("int8", None),
+                 "bf16": ("fp32", "bf16"), "f16": ("fp32", "f16"), "fp16": ("fp32", "f16"),
+                 "int8+bf16": ("int8", "bf16"), "int8+f16": ("int8", "f16")}
 BACKEND_NAMES = {"onnxruntime": "onnxruntime", "ort": "onnxruntime", "onnx": "onnxruntime",
+                 "openvino": "openvino", "ov": "openvino",
                  "pytorch": "pytorch", "torch": "pytorch", "tensorrt": "tensorrt", "trt": "tensorrt"}
 DEFAULTS = {".pt": "pytorch,onnxruntime", ".pth": "pytorch,onnxruntime", ".onnx": "onnxruntime",
             ".engine": "tensorrt", ".plan": "tensorrt"}
-ALL = "pytorch,onnxruntime:fp32,onnxruntime:fp16,onnxruntime:int8,tensorrt:fp16,tensorrt:int8"
+ALL = ("pytorch,onnxruntime:fp32,onnxruntime:fp16,onnxruntime:int8,openvino:fp32,openvino:bf16,"
+       "openvino:int8,openvino:int8+bf16,tensorrt:fp16,tensorrt:int8")
 
 
 @dataclass(frozen=True)
@@ -38,12 +46,18 @@ class Variant:
     def name(self) -> str:
         return f"{self.backend}-{self.precision}"
 
+    @property
+    def spec(self) -> str:
+        """The backend as the Predictor takes it: "openvino:bf16" for a hinted OpenVINO variant."""
+        hint = OV_PRECISIONS.get(self.precision, (None, None))[1] if self.backend == "openvino" else None
+        return f"{self.backend}:{hint}" if hint else self.backend
+
     def to_dict(self) -> dict:
         return {"name": self.name, **asdict(self)}
 
 
 def parse_variants(spec: str | Sequence[str] | None, model: str | Path) -> list[tuple[str, str]]:
-    """``"onnxruntime,onnxruntime:int8,trt-fp16"`` -> [(backend, precision), ...].
+    """``"onnxruntime,onnxruntime:int8,trt-fp16,openvino:int8+bf16"`` -> [(backend, precision), ...].
 
     None / "auto": the default for the model's suffix; "all": every backend and precision.
     """
@@ -58,10 +72,14 @@ def parse_variants(spec: str | Sequence[str] | None, model: str | Path) -> list[
         name, _, prec = item.replace("-", ":").partition(":")
         if name not in BACKEND_NAMES:
             raise BadInput(f"unknown backend {name!r} in {item!r}; valid: "
-                           f"{', '.join(sorted(set(BACKEND_NAMES.values())))} (optionally :fp32/:fp16/:int8)")
+                           f"{', '.join(sorted(set(BACKEND_NAMES.values())))} (optionally :fp32/:fp16/:int8; "
+                           "openvino also :bf16, :int8+bf16)")
         prec = prec or "fp32"
-        if prec not in PRECISIONS:
-            raise BadInput(f"unknown precision {prec!r} in {item!r}; valid: {', '.join(PRECISIONS)}")
+        valid = OV_PRECISIONS if BACKEND_NAMES[name] == "openvino" else PRECISIONS
+        if prec not in valid:
+            raise BadInput(f"unknown precision {prec!r} in {item!r}; valid: {', '.join(valid)}")
+        if BACKEND_NAMES[name] == "openvino":
+            prec = {"f32": "fp32", "fp16": "f16"}.get(prec, prec)
         key = (BACKEND_NAMES[name], prec)
         if key not in out:
             out.append(key)
@@ -106,6 +124,8 @@ class VariantBuilder:
                 return self._pytorch(precision)
             if backend == "onnxruntime":
                 return self._onnx_variant(precision)
+            if backend == "openvino":
+                return self._openvino(precision)
             return self._tensorrt(precision)
         except (EdgeFashionError, ImportError, OSError) as e:
             return Variant(backend, precision, skipped=f"{type(e).__name__}: {e}")
@@ -178,6 +198,22 @@ class VariantBuilder:
         quantize_onnx(str(src), str(out), precision=precision, **kwargs)
         return Variant("onnxruntime", precision, str(out), "quantized")
 
+    def _openvino(self, precision: str) -> Variant:
+        """The ONNX file of the variant's file precision (fp32 / int8), run with its hint."""
+        from edgefashion.runtime.backends.base import get_backend
+
+        if not get_backend("openvino").is_available():
+            return Variant("openvino", precision, skipped="OpenVINO is not installed here "
+                           "(pip install openvino, or 'edgefashion[openvino]')")
+        want = OV_PRECISIONS[precision][0]
+        src = self._onnx_variant(want)
+        if src.skipped:
+            return Variant("openvino", precision, skipped=f"no ONNX to run: {src.skipped}")
+        if src.precision != want:
+            return Variant("openvino", precision, skipped=f"the given ONNX is {src.precision}, this variant "
+                           f"runs the {want} file; pass the fp32 ONNX (or the .pt) to compare precisions")
+        return Variant("openvino", precision, src.path, src.source)
+
     def _tensorrt(self, precision: str) -> Variant:
         if self.suffix in (".engine", ".plan"):  # as built: its sidecar says in which precision
             return Variant("tensorrt", _engine_precision(self.model) or precision, str(self.model))
@@ -245,7 +281,7 @@ def open_predictor(path: str | Path, backend: str, device: str | None = None,
     opts: dict = {}
     if device:
         opts["device"] = device
-    if threads and backend == "onnxruntime":
+    if threads and backend.split(":")[0] in ("onnxruntime", "openvino"):
         opts["threads"] = int(threads)
     if threads and backend == "pytorch":
         import torch

@@ -21,10 +21,12 @@ def add_parser(sub) -> None:
                    help="stop a (backend, batch) after this long, keeping >= 3 iterations")
     p.add_argument("--backend", default="auto",
                    help="backends, comma separated, each optionally :fp32/:fp16/:int8, e.g. "
-                        "pytorch,onnxruntime,onnxruntime:int8,tensorrt:fp16; 'all' for every one; "
+                        "pytorch,onnxruntime,onnxruntime:int8,tensorrt:fp16; OpenVINO runs the same "
+                        "files: openvino, openvino:int8, and precision hints openvino:bf16, "
+                        "openvino:int8+bf16; 'all' for every one; "
                         "default: what MODEL's suffix gives (.pt: pytorch,onnxruntime)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: each backend's default)")
-    p.add_argument("--threads", type=int, help="intra-op threads (ONNX Runtime, PyTorch)")
+    p.add_argument("--threads", type=int, help="inference threads (ONNX Runtime, OpenVINO, PyTorch)")
     p.add_argument("--images", help="real images to run on (folder, list file or glob; default: "
                                     "one synthetic photo)")
     p.add_argument("--num-images", type=int, default=16, help="how many of --images to use")

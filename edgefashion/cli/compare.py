@@ -1,4 +1,7 @@
-"""edgefashion compare A B [C ...] --images DIR: any model files on the same images; A is the reference."""
+"""edgefashion compare A B [C ...] --images DIR: any model files on the same images; A is the reference.
+
+    edgefashion compare model.onnx model.onnx@openvino:bf16 model.int8.onnx@openvino --images val/
+"""
 from __future__ import annotations
 
 import json
@@ -9,12 +12,14 @@ from pathlib import Path
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="compare model files (.pt, .onnx, quantized .onnx, .engine) "
                                        "on the same images; the first is the reference")
-    p.add_argument("models", nargs="+", help="two or more model files")
+    p.add_argument("models", nargs="+", help="two or more model files; PATH@BACKEND runs PATH on that "
+                                             "backend, e.g. model.onnx@openvino:bf16 (a runtime "
+                                             "precision hint) or model.int8.onnx@onnxruntime")
     p.add_argument("--images", required=True, metavar="DIR_OR_LIST",
                    help="images: folder (labels from category folder names), list file or glob")
     p.add_argument("--limit", type=int, help="at most this many images (seeded sample)")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--threads", type=int, help="ONNX Runtime threads")
+    p.add_argument("--threads", type=int, help="inference threads (ONNX Runtime, OpenVINO, PyTorch)")
     p.add_argument("--device", help="cpu / cuda[:N] for backends that take one")
     p.add_argument("--json", metavar="OUT", help="also write the report as JSON")
     p.add_argument("--details", action="store_true", help="print each model's full report")

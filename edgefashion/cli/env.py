@@ -1,4 +1,4 @@
-"""edgefashion env: versions, extension kernels, backends, devices, models."""
+"""edgefashion env: versions, CPU ISA, extension kernels, backends, devices (CUDA, OpenVINO), models."""
 from __future__ import annotations
 
 import importlib
@@ -7,7 +7,7 @@ import platform
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("env", help="versions, compiled kernels, available backends")
+    p = sub.add_parser("env", help="versions, CPU ISA, compiled kernels, available backends and devices")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -23,13 +23,20 @@ def collect() -> dict:
     import edgefashion
     from edgefashion.runtime.backends.base import available_backends
 
+    from edgefashion.bench.env import cpu_isa, cpu_name, openvino_devices
+
+    missing: dict = {}
     info = {
         "edgefashion": edgefashion.__version__, "python": platform.python_version(),
-        "platform": platform.platform(),
+        "platform": platform.platform(), "cpu": cpu_name(),
+        # what the int8 / bf16 CPU paths need: VNNI for int8 dot products, BF16 / AMX for bf16
+        "cpu_isa": ", ".join(cpu_isa()) or "unknown (/proc/cpuinfo not readable)",
         "packages": {m: _version(m) for m in ("numpy", "cv2", "torch", "torchvision", "onnx",
-                                              "onnxruntime", "tensorrt", "pycuda")},
+                                              "onnxruntime", "openvino", "tensorrt", "pycuda")},
         "backends": available_backends(),
     }
+    devices = openvino_devices(missing)
+    info["openvino_devices"] = ", ".join(devices) if devices else missing.get("openvino_devices")
     try:
         import onnxruntime
 

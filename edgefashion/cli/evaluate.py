@@ -1,6 +1,8 @@
 """edgefashion evaluate MODEL --data DIR: the papers' metrics for any model file (.pt, .onnx, ...)."""
 from __future__ import annotations
 
+from edgefashion.runtime.backends.base import BACKEND_HELP
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="category top-k accuracy and attribute top-k recall")
@@ -8,8 +10,9 @@ def add_parser(sub) -> None:
     p.add_argument("--data", required=True, help="dataset root (DeepFashion-C layout or folders)")
     p.add_argument("--split", default="val", choices=["train", "val", "test"])
     p.add_argument("--layout", default="auto", choices=["auto", "deepfashion", "fine_attr", "fashion-product", "folders"])
-    p.add_argument("--backend", default="auto")
-    p.add_argument("--device")
+    p.add_argument("--backend", default="auto", help=BACKEND_HELP)
+    p.add_argument("--device", help="cpu / cuda[:N]; OpenVINO: CPU, GPU, NPU, AUTO")
+    p.add_argument("--threads", type=int, help="inference threads (ONNX Runtime, OpenVINO, PyTorch)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--limit", type=int, help="evaluate at most N images")
     p.add_argument("-o", "--out", default="runs/eval", help="folder for report.json and report.png")
@@ -22,7 +25,7 @@ def run(args) -> int:
     from edgefashion.training.evaluate import collect_outputs, evaluate_outputs, save_report
 
     predictor = Predictor(args.model, backend=args.backend, device=args.device,
-                          batch_size=args.batch_size)
+                          batch_size=args.batch_size, threads=args.threads)
     _, samples = load_split(args.data, args.split, args.layout, schema=predictor.schema)
     samples = samples[: args.limit] if args.limit else samples
 

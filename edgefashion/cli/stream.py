@@ -12,6 +12,7 @@ import threading
 import time
 
 from edgefashion.errors import BadInput
+from edgefashion.runtime.backends.base import BACKEND_HELP
 
 
 def add_source_options(p) -> None:
@@ -64,9 +65,9 @@ def add_parser(sub) -> None:
     p.add_argument("--max-frames", type=int, help="stop after this many results")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--top-k", type=int, default=3)
-    p.add_argument("--backend", default="auto")
-    p.add_argument("--device")
-    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    p.add_argument("--backend", default="auto", help=BACKEND_HELP)
+    p.add_argument("--device", help="cpu / cuda[:N]; OpenVINO: CPU, GPU, NPU, AUTO")
+    p.add_argument("--threads", type=int, help="inference threads (ONNX Runtime, OpenVINO, PyTorch)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     add_source_options(p)
     p.set_defaults(run=run)

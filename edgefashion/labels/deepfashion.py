@@ -1,10 +1,13 @@
-"""Readers for DeepFashion-C label lists and folder-per-category datasets."""
+"""Readers for DeepFashion-C label lists and folder-per-category datasets: names and types only.
+
+The schema builders (``LabelSchema.from_deepfashion`` / ``from_folders``) live in schema.py and call
+these readers; this module knows nothing of LabelSchema, so the two files import one way only.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
-from edgefashion.errors import DatasetError, SchemaError
-from edgefashion.labels.schema import Attribute, Category, LabelSchema
+from edgefashion.errors import DatasetError
 
 CATEGORY_TYPE_NAMES = {1: "upper", 2: "lower", 3: "full"}
 COARSE_GROUPS = ("texture", "fabric", "shape", "part", "style")
@@ -37,36 +40,6 @@ def read_name_type_list(path: str | Path) -> list[tuple[str, int]]:
     return out
 
 
-def schema_from_deepfashion(list_category_cloth, list_attr_cloth=None, *, group_names=None,
-                            exclusive=None, drop_merged: bool = False) -> LabelSchema:
-    """Build a schema from DeepFashion-C's ``list_category_cloth.txt`` / ``list_attr_cloth.txt``.
-
-    The coarse list (5 types) gives independent binary tags; the fine list (6 types, 26 names)
-    gives one mutually exclusive group per type. ``group_names`` overrides the type names.
-    """
-    cats = [
-        Category(name, CATEGORY_TYPE_NAMES.get(t, "any"))
-        for name, t in read_name_type_list(list_category_cloth)
-        if not (drop_merged and name in MERGED_CATEGORIES)
-    ]
-    if list_attr_cloth is None:
-        return LabelSchema(tuple(cats))
-    entries = read_name_type_list(list_attr_cloth)
-    types = sorted({t for _, t in entries})
-    if group_names is None:
-        group_names = FINE_GROUPS if len(types) == 6 else COARSE_GROUPS
-    if len(group_names) < max(types):
-        raise SchemaError(
-            f"{list_attr_cloth}: attribute types go up to {max(types)} but only "
-            f"{len(group_names)} group names were given ({', '.join(group_names)})"
-        )
-    attrs = tuple(Attribute(name, group_names[t - 1]) for name, t in entries)
-    groups = tuple(group_names[t - 1] for t in types)
-    if exclusive is None:
-        exclusive = groups if len(types) == 6 else ()
-    return LabelSchema(tuple(cats), attrs, groups=groups, exclusive_groups=tuple(exclusive))
-
-
 def list_category_folders(root: str | Path) -> list[Path]:
     """Sub-folders of ``root`` that hold at least one image, sorted by name."""
     root = Path(root)
@@ -81,8 +54,3 @@ def list_category_folders(root: str | Path) -> list[Path]:
             f"{str(root)!r} has no sub-folders with images; expected one folder per category"
         )
     return folders
-
-
-def schema_from_folders(root: str | Path) -> LabelSchema:
-    """Categories = the image sub-folders of ``root`` (no attributes)."""
-    return LabelSchema(tuple(Category(d.name) for d in list_category_folders(root)))

@@ -14,6 +14,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from edgefashion.errors import SchemaError
+from edgefashion.labels.deepfashion import (CATEGORY_TYPE_NAMES, COARSE_GROUPS, FINE_GROUPS,
+                                            MERGED_CATEGORIES, list_category_folders, read_name_type_list)
 
 CATEGORY_TYPES = ("upper", "lower", "full", "any")
 SCHEMA_VERSION = 1
@@ -232,14 +234,12 @@ class LabelSchema:
     # ------------------------------------------------------------------ builders
     @classmethod
     def from_deepfashion(cls, list_category_cloth, list_attr_cloth=None, **kw) -> "LabelSchema":
-        from edgefashion.labels.deepfashion import schema_from_deepfashion
-
+        """See ``schema_from_deepfashion``."""
         return schema_from_deepfashion(list_category_cloth, list_attr_cloth, **kw)
 
     @classmethod
     def from_folders(cls, root: str | Path) -> "LabelSchema":
-        from edgefashion.labels.deepfashion import schema_from_folders
-
+        """Categories = the image sub-folders of ``root`` (no attributes)."""
         return schema_from_folders(root)
 
     @classmethod
@@ -257,3 +257,38 @@ def _no_duplicates(kind: str, names: list[str]) -> None:
         if n in seen:
             raise SchemaError(f"duplicate {kind} name {n!r}; every {kind} name must be unique")
         seen.add(n)
+
+
+def schema_from_deepfashion(list_category_cloth, list_attr_cloth=None, *, group_names=None,
+                            exclusive=None, drop_merged: bool = False) -> LabelSchema:
+    """Build a schema from DeepFashion-C's ``list_category_cloth.txt`` / ``list_attr_cloth.txt``.
+
+    The coarse list (5 types) gives independent binary tags; the fine list (6 types, 26 names)
+    gives one mutually exclusive group per type. ``group_names`` overrides the type names.
+    """
+    cats = [
+        Category(name, CATEGORY_TYPE_NAMES.get(t, "any"))
+        for name, t in read_name_type_list(list_category_cloth)
+        if not (drop_merged and name in MERGED_CATEGORIES)
+    ]
+    if list_attr_cloth is None:
+        return LabelSchema(tuple(cats))
+    entries = read_name_type_list(list_attr_cloth)
+    types = sorted({t for _, t in entries})
+    if group_names is None:
+        group_names = FINE_GROUPS if len(types) == 6 else COARSE_GROUPS
+    if len(group_names) < max(types):
+        raise SchemaError(
+            f"{list_attr_cloth}: attribute types go up to {max(types)} but only "
+            f"{len(group_names)} group names were given ({', '.join(group_names)})"
+        )
+    attrs = tuple(Attribute(name, group_names[t - 1]) for name, t in entries)
+    groups = tuple(group_names[t - 1] for t in types)
+    if exclusive is None:
+        exclusive = groups if len(types) == 6 else ()
+    return LabelSchema(tuple(cats), attrs, groups=groups, exclusive_groups=tuple(exclusive))
+
+
+def schema_from_folders(root: str | Path) -> LabelSchema:
+    """Categories = the image sub-folders of ``root`` (no attributes)."""
+    return LabelSchema(tuple(Category(d.name) for d in list_category_folders(root)))

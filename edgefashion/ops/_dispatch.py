@@ -1,10 +1,14 @@
-"""Pick the implementation of an op for one call, from the ContextVar and what is built."""
+"""Pick the implementation of an op for one call, from the ContextVar and what is built.
+
+Imports ``edgefashion.ops.fused`` (lazily: it needs torch and registers the custom ops); ``fused``
+does not import this module (the export flag both read lives in ``impl``).
+"""
 from __future__ import annotations
 
 from typing import Callable
 
 from edgefashion.errors import ExtensionNotBuilt
-from edgefashion.ops.impl import get_impl
+from edgefashion.ops.impl import custom_op_export_active, get_impl
 
 
 _FUSED: list = []  # the imported edgefashion.ops.fused module, once found (looked up on every op call)
@@ -32,7 +36,7 @@ def _export_table() -> dict[str, Callable]:
 
 def fused_op(name: str, x) -> Callable | None:
     """The fused callable to use for ``name`` on tensor ``x``, or None for the reference."""
-    if _CUSTOM_OP_EXPORT[0] and _in_onnx_export():
+    if custom_op_export_active() and _in_onnx_export():
         return _export_table().get(name)
     impl = get_impl()
     if impl == "reference" or _exporting():
@@ -57,7 +61,4 @@ def _in_onnx_export() -> bool:
 
 def _exporting() -> bool:
     """ONNX export keeps the reference decomposition unless custom-op export is asked for."""
-    return _in_onnx_export() and not _CUSTOM_OP_EXPORT[0]
-
-
-_CUSTOM_OP_EXPORT = [False]
+    return _in_onnx_export() and not custom_op_export_active()

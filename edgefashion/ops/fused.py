@@ -4,9 +4,10 @@ The math runs in ``edgefashion._C`` (CPU: OpenMP + AVX2; CUDA: device pointers o
 which does not link libtorch; this module wraps it with ``torch.library.custom_op``, fake (meta)
 kernels for torch.compile / export, and autograd formulas (the backward is plain PyTorch math).
 
-``edgefashion.ops._dispatch`` calls :func:`available_ops` to pick the fused path when
-``set_impl("auto" | "fused")`` allows it. Inference calls (no gradient needed, not compiling or
-tracing) skip the dispatcher and call the kernel directly; everything else goes through the op.
+``edgefashion.ops._dispatch`` (which this module does not import) calls :func:`available_ops` to
+pick the fused path when ``set_impl("auto" | "fused")`` allows it. Inference calls (no gradient
+needed, not compiling or tracing) skip the dispatcher and call the kernel directly; everything else
+goes through the op.
 
 ONNX: the default export keeps the reference decomposition. Inside :func:`custom_op_export` the
 exporter (TorchScript, ``dynamo=False``) writes ``edgefashion::ChannelAttention`` / ``SpatialGate``
@@ -20,7 +21,8 @@ from typing import Callable, Iterator, Optional
 
 import torch
 
-from edgefashion.ops import _dispatch, _kernels
+from edgefashion.ops import _kernels
+from edgefashion.ops.impl import set_custom_op_export
 from edgefashion.ops._fused_autograd import (
     channel_attention_backward,
     channel_attention_setup,
@@ -129,12 +131,11 @@ def custom_op_export() -> Iterator[None]:
     edgefashion::SpatialGate nodes instead of the reference decomposition."""
     from edgefashion.ops import _fused_onnx
 
-    previous = _dispatch._CUSTOM_OP_EXPORT[0]
     _fused_onnx.register_symbolics()
-    _dispatch._CUSTOM_OP_EXPORT[0] = True
+    previous = set_custom_op_export(True)
     try:
         yield
     finally:
-        _dispatch._CUSTOM_OP_EXPORT[0] = previous
+        set_custom_op_export(previous)
         if not previous:
             _fused_onnx.unregister_symbolics()

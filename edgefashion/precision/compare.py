@@ -1,7 +1,13 @@
 """``compare_models``: any model files the Predictor loads, on the same images; the first is the reference.
 
     report = compare_models(["best.pt", "model.onnx", "model.int8.onnx", "model.engine"], "photos/")
+    report = compare_models(["model.onnx", "model.onnx@openvino:bf16", "model.int8.onnx@openvino"],
+                            "photos/")                 # runtime precision hints, gated like a file
     print(format_compare(report))
+
+``PATH@BACKEND`` runs PATH on that backend (``backend=`` of the Predictor, e.g. ``openvino:bf16``), so
+a runtime precision hint (bf16 / f16 on OpenVINO) is compared, and gated, like a precision step that
+writes a file.
 
 Each model runs with its own preprocessing (from its metadata) on the same decoded images; outputs
 are compared with the reference's by ``accuracy_report``. Labels come from the images' folder names
@@ -24,14 +30,32 @@ from edgefashion.runtime.preprocess import preprocess_batch
 from edgefashion.runtime.selftest import artifact_precision
 
 
-def _open(path, threads: int | None, device: str | None):
-    from edgefashion.runtime.backends.base import backend_name_for
+def split_model_spec(spec: str | Path) -> tuple[Path, str]:
+    """``"m.onnx@openvino:bf16"`` -> (Path("m.onnx"), "openvino:bf16"); a plain path -> (path, "auto")."""
+    text = str(spec)
+    path, sep, backend = text.rpartition("@")
+    if not sep or not path or "/" in backend or "\\" in backend:  # an "@" inside a folder name
+        return Path(text), "auto"
+    return Path(path), backend or "auto"
+
+
+def _open(spec, threads: int | None, device: str | None):
+    from edgefashion.runtime.backends.base import backend_name_for, split_backend_spec
     from edgefashion.runtime.predictor import Predictor
 
-    opts = {}
-    if threads is not None and backend_name_for(path) == "onnxruntime":
-        opts["threads"] = threads
-    return Predictor(path, device=device, **opts)
+    path, backend = split_model_spec(spec)
+    name = backend_name_for(path, prefer_available=True) if backend == "auto" else split_backend_spec(backend)[0]
+    opts = {"threads": threads} if threads is not None and name in ("onnxruntime", "openvino") else {}
+    return Predictor(path, backend=backend, device=device, **opts)
+
+
+def precision_label(predictor) -> str:
+    """The artifact's precision, with a runtime hint appended: "fp32", "int8", "bf16", "int8+bf16"."""
+    prec = artifact_precision(predictor.metadata)
+    hint = getattr(predictor.backend, "precision_hint", None)
+    if hint in (None, "f32"):
+        return prec
+    return hint if prec == "fp32" else f"{prec}+{hint}"
 
 
 def compare_models(paths: Sequence[str | Path], images, batch_size: int = 8, threads: int | None = None,
@@ -64,7 +88,7 @@ def compare_models(paths: Sequence[str | Path], images, batch_size: int = 8, thr
     rows = []
     for m, out, sec in zip(models, outputs, seconds):
         rows.append({"path": str(m.path), "backend": m.backend.name, "device": m.backend.device,
-                     "precision": artifact_precision(m.metadata),
+                     "precision": precision_label(m),
                      "ms_per_image": 1e3 * sec / len(image_paths),
                      "report": accuracy_report(outputs[0], out, labels, ref.schema)})
         gate(rows[-1]["report"], max_drop, rules)
@@ -107,7 +131,7 @@ def _run_all(models, image_paths: list, batch_size: int, progress: bool):
 def format_compare(report: dict, details: bool = False) -> str:
     """One line per model (the reference first), then optionally each full report."""
     imgs = report["images"]
-    header = (f"{'model':<34} {'backend':<11} {'prec':<5} {'top1 agr':>8} {'top3 acc':>8} "
+    header = (f"{'model':<34} {'backend':<11} {'prec':<9} {'top1 agr':>8} {'top3 acc':>8} "
               f"{'d top3':>7} {'cos min':>8} {'max-abs':>9} {'ms/img':>8}  gate")
     lines = [f"reference: {report['reference']}  ({imgs['num_images']} images, labels: {imgs['labels']})",
              header]
@@ -116,7 +140,7 @@ def format_compare(report: dict, details: bool = False) -> str:
         logits = r["outputs"].get("category_logits", {})
         name = Path(row["path"]).name
         lines.append(
-            f"{name[-34:]:<34} {row['backend']:<11} {row['precision']:<5} "
+            f"{name[-34:]:<34} {row['backend']:<11} {row['precision']:<9} "
             f"{100 * c['top1_agreement']:>7.2f}% {100 * c['candidate']['top3']:>7.2f}% "
             f"{c['delta_points']['top3']:>+6.2f} {logits.get('cosine_min', float('nan')):>8.5f} "
             f"{logits.get('max_abs', float('nan')):>9.4g} {row['ms_per_image']:>8.2f}  "

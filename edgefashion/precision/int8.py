@@ -4,6 +4,20 @@ Explicit quantization, as TensorRT >= 8 builds it strongly typed and ONNX Runtim
 per-channel symmetric int8 weights, per-tensor symmetric int8 activations (zero point 0, which is what
 TensorRT accepts). The ranges come from ``calibrate`` (entropy, percentile or minmax over
 preprocessed real images, one batch at a time), and are JSON (ORT's TensorsData) so they can be cached.
+
+Why ONNX Runtime gains nothing from this file on an x86 CPU with VNNI (measured on the AMD EPYC dev VM,
+AVX-512 VNNI + BF16; ``benchmarks/bench_openvino.py``, ``results/openvino_*.json``): VNNI's int8 dot
+product (``vpdpbusd``) multiplies unsigned 8-bit activations by signed 8-bit weights. ORT's x86 CPU
+provider therefore fuses DQ -> Conv -> Q into QLinearConv only for uint8 activations by default
+(session option ``session.qdqisint8allowed`` = 0 on x86): with this file's int8 activations only 17
+of MSFAN's 35 Conv / Gemm run as int8 kernels; the others run in fp32 between extra Q / DQ passes,
+which costs what int8 saves. Setting ``session.qdqisint8allowed=1`` fuses 30 of 35, but into MLAS's
+s8 x s8 kernels, which have no VNNI path: slower still. What works on ORT is the ORT layout,
+``activations="uint8"`` (``edgefashion quantize --int8-activations uint8``: 30 of 35 fused, faster
+than ORT fp32) -- a second file, not accepted by TensorRT. ``quant_format="qoperator"`` is slower than
+Q/DQ on ORT. OpenVINO (oneDNN) runs this very file with VNNI kernels (it shifts int8 activations to
+uint8 with a compensation term), so ``Predictor("model.int8.onnx")`` picks OpenVINO on x86 when it
+is installed (runtime/backends/base.py ``AUTO_INT8_ONNX``) and no CPU-only file is needed.
 """
 from __future__ import annotations
 

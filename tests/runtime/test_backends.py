@@ -29,12 +29,12 @@ def torch_outputs(model, x: np.ndarray) -> dict:
 
 
 def test_registry_names_and_suffixes(tmp_path):
-    assert list_backends() == ["onnxruntime", "pytorch", "tensorrt"]
+    assert list_backends() == ["onnxruntime", "openvino", "pytorch", "tensorrt"]
     assert [backend_name_for(f"m{s}") for s in (".onnx", ".pt", ".pth", ".engine", ".PLAN")] == [
         "onnxruntime", "pytorch", "pytorch", "tensorrt", "tensorrt"]
     with pytest.raises(ModelFileError, match=r"'\.bin'.*\.onnx"):
         backend_name_for("model.bin")
-    with pytest.raises(UnknownName, match="onnxruntime, pytorch, tensorrt"):
+    with pytest.raises(UnknownName, match="onnxruntime, openvino, pytorch, tensorrt"):
         get_backend("tflite")
     assert get_backend("ort").name == "onnxruntime" and get_backend("torch").name == "pytorch"
     with pytest.raises(ModelFileError, match="does not exist"):

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import platform
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Mapping, NamedTuple
 
 import numpy as np
 
-from edgefashion.errors import BackendUnavailable, ModelFileError, ShapeError, unknown_name
+from edgefashion.errors import (BackendUnavailable, BadInput, EdgeFashionError, ModelFileError, ShapeError,
+                               unknown_name)
 
 
 class TensorSpec(NamedTuple):
@@ -28,9 +31,10 @@ class TensorSpec(NamedTuple):
 class Backend(ABC):
     """One model loaded in one runtime.
 
-    Subclasses set ``name`` and ``install_hint`` (file suffixes live in ``SUFFIXES``), implement ``is_available``,
-    ``__init__(path, device=None, **options)`` and ``infer``, and fill ``input_specs``,
-    ``output_specs`` and ``metadata`` while loading.
+    Subclasses set ``name`` and ``install_hint`` (suffixes and aliases live in ``REGISTRY``), implement
+    ``is_available``, ``__init__(path, device=None, **options)`` and ``infer``, and fill
+    ``input_specs``, ``output_specs`` and ``metadata`` while loading; ``spec_options`` turns a
+    ``name:tail`` spec ("openvino:bf16") into options.
     """
 
     name: ClassVar[str] = ""
@@ -46,6 +50,12 @@ class Backend(ABC):
     @abstractmethod
     def is_available(cls) -> bool:
         """True when this runtime's package can be imported here."""
+
+    @classmethod
+    def spec_options(cls, tail: str) -> dict:
+        """The options a ``name:tail`` backend spec stands for; backends without such tails refuse."""
+        raise BadInput(f"backend {cls.name!r} takes no ':{tail}' option; pass its options as keywords "
+                       f"(e.g. device=...) instead")
 
     @classmethod
     def load(cls, path: str | Path, **options) -> "Backend":
@@ -148,55 +158,128 @@ def require(module: str, backend: str, hint: str):
 
 
 # ---------------------------------------------------------------------- registry
-# name -> "module:Class"; classes are imported on first use so the registry costs nothing.
-BACKENDS: dict[str, str] = {
-    "onnxruntime": "edgefashion.runtime.backends.onnxruntime:OnnxRuntimeBackend",
-    "pytorch": "edgefashion.runtime.backends.pytorch:PyTorchBackend",
-    "tensorrt": "edgefashion.runtime.backends.tensorrt:TensorRTBackend",
+@dataclass(frozen=True)
+class BackendEntry:
+    """One runtime in the table: where its class lives ("module:Class", imported on first use so the
+    table costs nothing), the file suffixes it opens (``auto`` picks the first available backend
+    listing a suffix; see ``AUTO_ORDER``) and its short names."""
+
+    target: str
+    suffixes: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+
+# The one table of backends, one file each under edgefashion/runtime/backends/.
+REGISTRY: dict[str, BackendEntry] = {
+    "onnxruntime": BackendEntry("edgefashion.runtime.backends.onnxruntime:OnnxRuntimeBackend",
+                                (".onnx",), ("ort", "onnx")),
+    "openvino": BackendEntry("edgefashion.runtime.backends.openvino:OpenVINOBackend",
+                             (".onnx", ".xml"), ("ov",)),
+    "pytorch": BackendEntry("edgefashion.runtime.backends.pytorch:PyTorchBackend",
+                            (".pt", ".pth"), ("torch",)),
+    "tensorrt": BackendEntry("edgefashion.runtime.backends.tensorrt:TensorRTBackend",
+                             (".engine", ".plan"), ("trt",)),
 }
-SUFFIXES: dict[str, str] = {
-    ".onnx": "onnxruntime",
-    ".pt": "pytorch",
-    ".pth": "pytorch",
-    ".engine": "tensorrt",
-    ".plan": "tensorrt",
-}
-ALIASES: dict[str, str] = {"ort": "onnxruntime", "onnx": "onnxruntime", "torch": "pytorch",
-                           "trt": "tensorrt"}
+# Which backend ``auto`` picks for a suffix several backends open, first available wins. ``.onnx``:
+# ONNX Runtime, the portable default (an fp32 ONNX runs no faster on OpenVINO f32 on x86; bf16 is a
+# numeric change the user opts into with "openvino:bf16"); an int8 Q/DQ ONNX goes to OpenVINO on x86
+# when it is installed: it runs the TensorRT-layout Q/DQ file with VNNI int8 kernels, where ONNX
+# Runtime gains nothing from it. Measured: benchmarks/results/openvino_*.json, README "CPU backends".
+AUTO_ORDER: dict[str, tuple[str, ...]] = {".onnx": ("onnxruntime", "openvino")}
+AUTO_INT8_ONNX = ("openvino", "onnxruntime")
+X86 = ("x86_64", "amd64", "i686", "x86")
+
+# Derived views, kept for callers of the old three tables.
+BACKENDS: dict[str, str] = {name: e.target for name, e in REGISTRY.items()}
+SUFFIXES: dict[str, str] = {}
+for _name, _entry in REGISTRY.items():
+    for _s in _entry.suffixes:
+        SUFFIXES.setdefault(_s, AUTO_ORDER.get(_s, (_name,))[0])
+ALIASES: dict[str, str] = {a: name for name, e in REGISTRY.items() for a in e.aliases}
 
 
 def list_backends() -> list[str]:
-    return list(BACKENDS)
+    return list(REGISTRY)
+
+
+BACKEND_HELP = ("auto (from the suffix: .onnx -> onnxruntime, an int8 Q/DQ .onnx -> openvino on x86 "
+                "when installed, .xml -> openvino, .pt -> pytorch, .engine -> tensorrt), onnxruntime, "
+                "openvino (precision hint: openvino:bf16 / openvino:f16), pytorch or tensorrt")
+
+
+def split_backend_spec(spec: str) -> tuple[str, str]:
+    """``"openvino:bf16"`` -> ("openvino", "bf16"); ``"ort"`` -> ("onnxruntime", "")."""
+    name, _, rest = str(spec).strip().partition(":")
+    key = ALIASES.get(name.lower(), name.lower())
+    return key, rest.strip()
 
 
 def get_backend(name: str) -> type[Backend]:
-    """The Backend class registered under ``name`` (or an alias such as "ort", "torch", "trt")."""
-    key = ALIASES.get(str(name).lower(), str(name).lower())
-    if key not in BACKENDS:
-        raise unknown_name("backend", str(name), BACKENDS)
-    module, cls = BACKENDS[key].split(":")
+    """The Backend class registered under ``name`` (or an alias such as "ort", "ov", "torch", "trt";
+    a ``:option`` tail such as "openvino:bf16" is ignored here, see ``backend_options``)."""
+    key, _ = split_backend_spec(name)
+    if key not in REGISTRY:
+        raise unknown_name("backend", str(name), REGISTRY)
+    module, cls = REGISTRY[key].target.split(":")
     return getattr(importlib.import_module(module), cls)
 
 
-def backend_name_for(path: str | Path) -> str:
-    """The backend name for a model file, from its suffix."""
+def backend_options(spec: str) -> dict:
+    """The options a ``name:tail`` spec stands for: ``"openvino:bf16"`` -> {"precision": "bf16"}."""
+    key, tail = split_backend_spec(spec)
+    if not tail:
+        return {}
+    return get_backend(key).spec_options(tail)
+
+
+def backend_name_for(path: str | Path, prefer_available: bool = False) -> str:
+    """The backend name for a model file, from its suffix (and, with ``prefer_available``, from what is
+    installed here and, for ``.onnx``, whether it is an int8 Q/DQ file on an x86 CPU)."""
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:
         raise ModelFileError(
             f"cannot tell which runtime serves {str(path)!r} from its suffix {suffix or '(none)'!r}; "
             f"known suffixes: {', '.join(SUFFIXES)}; rename the file or pass backend="
-            f"{'|'.join(BACKENDS)}"
+            f"{'|'.join(REGISTRY)}"
         )
-    return SUFFIXES[suffix]
+    if not prefer_available:
+        return SUFFIXES[suffix]
+    order = AUTO_ORDER.get(suffix, (SUFFIXES[suffix],))
+    if suffix == ".onnx" and platform.machine().lower() in X86 and _onnx_precision(path) == "int8":
+        order = AUTO_INT8_ONNX
+    for name in order:
+        if get_backend(name).is_available():
+            return name
+    return order[0]  # not installed: its backend raises BackendUnavailable with the install hint
+
+
+def _onnx_precision(path: str | Path) -> str | None:
+    from edgefashion.runtime.metadata import read_onnx_metadata
+
+    try:
+        meta = read_onnx_metadata(path) or {}
+    except EdgeFashionError:
+        return None  # not readable: the backend that opens it says why
+    prec = meta.get("precision")
+    return prec.get("precision") if isinstance(prec, Mapping) else prec
 
 
 def available_backends() -> dict[str, bool]:
     """name -> whether its runtime package is importable here."""
-    return {name: get_backend(name).is_available() for name in BACKENDS}
+    return {name: get_backend(name).is_available() for name in REGISTRY}
 
 
 def load_backend(path: str | Path, backend: str = "auto", **options) -> Backend:
-    """Open ``path`` with the named backend, or the one its suffix implies (``backend="auto"``)."""
+    """Open ``path`` with the named backend (``"openvino:bf16"`` style tails allowed), or the one its
+    suffix implies (``backend="auto"``: see ``AUTO_ORDER``). Options given explicitly win over a tail."""
     path = check_model_file(path)
-    name = backend_name_for(path) if backend in (None, "auto") else backend
-    return get_backend(name).load(path, **options)
+    if backend in (None, "auto"):
+        name = backend_name_for(path, prefer_available=not _cuda_asked(options))
+        return get_backend(name).load(path, **options)
+    return get_backend(backend).load(path, **{**backend_options(backend), **options})
+
+
+def _cuda_asked(options: Mapping) -> bool:
+    """CUDA devices and ORT providers only ONNX Runtime takes: auto then stays on the suffix default."""
+    return "providers" in options or "optimization" in options or \
+        str(options.get("device") or "").lower().startswith(("cuda", "tensorrt"))

@@ -94,7 +94,8 @@ class OnnxRuntimeBackend(Backend):
     """An ``.onnx`` model in an ``onnxruntime.InferenceSession``.
 
     Options: ``providers`` (see ``resolve_providers``), ``device``, ``threads`` (intra-op threads;
-    None = ORT's default), ``optimization`` ("disable" | "basic" | "extended" | "all").
+    None = ORT's default), ``optimization`` ("disable" | "basic" | "extended" | "all"),
+    ``session_config`` (ORT session config entries, e.g. {"session.qdqisint8allowed": "1"}).
     """
 
     name = "onnxruntime"
@@ -106,10 +107,11 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self, path: str | Path, device: str | None = None,
                  providers: Sequence | str | None = None, threads: int | None = None,
-                 optimization: str = "all", **options) -> None:
+                 optimization: str = "all", session_config: Mapping[str, str] | None = None,
+                 **options) -> None:
         if options:
             raise BadInput(f"unknown ONNX Runtime backend options {sorted(options)}; "
-                           "valid: device, providers, threads, optimization")
+                           "valid: device, providers, threads, optimization, session_config")
         ort = require("onnxruntime", self.name, INSTALL)
         self.path = check_model_file(path)
         props = onnx_metadata_props(self.path)  # ModelFileError when not an ONNX model
@@ -125,6 +127,8 @@ class OnnxRuntimeBackend(Backend):
                 raise BadInput(f"threads={threads} must be at least 1 (or None for ORT's default)")
             opts.intra_op_num_threads = int(threads)
         opts.log_severity_level = 3  # errors only; warnings about providers are ours to report
+        for key, value in dict(session_config or {}).items():
+            opts.add_session_config_entry(str(key), str(value))
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts,
                                                 providers=self.providers)
