@@ -72,3 +72,7 @@ def unknown_name(kind: str, name: str, valid) -> UnknownName:
     """Build the registry error: ``unknown model 'x'; valid: a, b, c``."""
     names = ", ".join(sorted(valid)) or "(none registered)"
     return UnknownName(f"unknown {kind} {name!r}; valid {kind}s: {names}")
+
+
+class DownloadNotAllowed(EdgeFashionError, RuntimeError):
+    """Weights need a download and downloads are off (the default); allow them or give a file."""

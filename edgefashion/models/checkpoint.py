@@ -27,6 +27,8 @@ def save_checkpoint(path: str | Path, model, schema: LabelSchema, preprocess: Pr
         "num_categories": model.num_categories, "num_attributes": model.num_attributes,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "train_state": train_state or {},
+        # where the pretrained start came from (source, sha256, family, mean / std), or None
+        "weights_info": getattr(model, "weights_info", None),
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(ckpt, tmp)
@@ -66,6 +68,8 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu"):
         raise ModelFileError(f"checkpoint {str(path)!r} holds an unknown model: {e}") from e
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
+    if ckpt.get("weights_info"):  # re-exports and re-saves keep recording the pretrained start
+        model.weights_info = dict(ckpt["weights_info"])
     schema.check_outputs(model.num_categories, model.num_attributes, f"checkpoint {str(path)!r}")
     info = {"schema": schema, "preprocess": PreprocessConfig.from_dict(ckpt["preprocess"]), "raw": ckpt}
     return model, info

@@ -20,6 +20,7 @@ from torch import nn
 from edgefashion.errors import BadInput
 from edgefashion.models.attention import ChannelAttention, SpatialGate
 from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
+from edgefashion.models.pretrained import PretrainedMixin, load_resolved
 from edgefashion.models.registry import register_model
 from edgefashion.models.vgg import block_bounds, scaled, vgg16_backbone
 
@@ -39,6 +40,7 @@ class MSFANConfig:
     head_dim: int = 1024
     dropout: float = 0.5
     backbone_weights: str | None = None  # local torchvision ImageNet file; never downloaded
+    pretrained: str | None = None        # a models.weights spec (a local VGG-16 / VGG-16-BN file)
 
     def __post_init__(self) -> None:
         stages = (4,) if self.single_stage else tuple(sorted(set(int(s) for s in self.stages)))
@@ -62,7 +64,7 @@ class MSFANConfig:
 
 
 @register_model("msfan")
-class MSFAN(nn.Module):
+class MSFAN(PretrainedMixin, nn.Module):
     config_class = MSFANConfig
     # the smallest useful configuration: what the registry-driven tests build
     tiny_config = {"width": 0.125, "input_size": 64, "batch_norm": True}
@@ -86,10 +88,17 @@ class MSFAN(nn.Module):
         flat = dim * (c.input_size // 32) ** 2
         self.category_head = _head(flat, c.head_dim, num_categories, c.dropout)
         self.attribute_head = _head(flat, c.head_dim, num_attributes, c.dropout)
+        family = "vgg16_bn" if c.batch_norm else "vgg16"
+        info = None
+        if c.pretrained:
+            if c.width != 1.0:
+                raise BadInput(f"pretrained weights {c.pretrained!r} need width=1.0 (got {c.width})")
+            keys = [k for k in self.state_dict() if k.startswith("features.")]
+            info = load_resolved(self, c.pretrained, family, keys=keys)
+        self._set_weights_info(info, family)
 
-    @property
-    def config(self) -> dict:
-        return {"name": self.model_name, **self.cfg.to_dict(), "backbone_weights": None}
+    def backbone_parameters(self) -> list[nn.Parameter]:
+        return list(self.features.parameters())
 
     @property
     def output_names(self) -> list[str]:

@@ -9,6 +9,10 @@ result is added back to the conv3 features (the teacher adds its attended map to
 way). Global average pooling after conv5, then two FC-1024 heads: category and attributes.
 
 ``attention_stage`` moves the block: 2..5 = after conv2_x..conv5_x (layer1..layer4).
+
+``backbone="efficientnet_lite0|1|2"`` swaps ResNet-18 for timm's EfficientNet-Lite (stages 1..4 =
+strides 4..32 play conv2_x..conv5_x; GAP over its 1280-channel head); ``pretrained`` takes any
+``models.weights`` spec (``efficientnet-lite0``, or a local ResNet-18 / Lite file).
 """
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ from torchvision.models.resnet import BasicBlock, conv1x1
 from edgefashion.errors import BadInput, ModelFileError
 from edgefashion.models.attention import ChannelAttention, SpatialGate
 from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
+from edgefashion.models.pretrained import PretrainedMixin, load_resolved
 from edgefashion.models.registry import register_model
+from edgefashion.models.timm_backbones import LITE_FAMILIES, LiteBackbone
 from edgefashion.models.vgg import scaled
 
 STAGE_CHANNELS = {2: 64, 3: 128, 4: 256, 5: 512}   # conv2_x..conv5_x of ResNet-18
@@ -39,8 +45,13 @@ class StudentConfig:
     head_dim: int = 1024
     dropout: float = 0.5
     backbone_weights: str | None = None  # local torchvision resnet18 ImageNet file; never downloaded
+    backbone: str = "resnet18"          # or efficientnet_lite0 | 1 | 2 (timm)
+    pretrained: str | None = None       # a models.weights spec; resolved at build only
 
     def __post_init__(self) -> None:
+        if self.backbone != "resnet18" and self.backbone not in LITE_FAMILIES:
+            raise BadInput(f"backbone {self.backbone!r} must be resnet18 or one of "
+                           f"{', '.join(LITE_FAMILIES)}")
         if self.input_size % 32 or self.input_size < 32:
             raise BadInput(f"input_size {self.input_size} must be a multiple of 32 (ResNet strides to 1/32)")
         if not 0 < self.width <= 4:
@@ -57,7 +68,7 @@ class StudentConfig:
 
 
 @register_model("msfan_student")
-class MSFANStudent(nn.Module):
+class MSFANStudent(PretrainedMixin, nn.Module):
     config_class = StudentConfig
     tiny_config = {"width": 0.125, "input_size": 64}
 
@@ -65,6 +76,9 @@ class MSFANStudent(nn.Module):
         super().__init__()
         self.cfg = c = StudentConfig(**cfg)
         self.num_categories, self.num_attributes = num_categories, num_attributes
+        if c.backbone != "resnet18":
+            self._build_lite(c, num_categories, num_attributes)
+            return
         widths = [scaled(STAGE_CHANNELS[s], c.width) for s in (2, 3, 4, 5)]
         self.conv1 = nn.Conv2d(3, widths[0], 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
@@ -83,10 +97,23 @@ class MSFANStudent(nn.Module):
         self.attribute_head = _head(widths[-1], c.head_dim, num_attributes, c.dropout)
         if c.backbone_weights:
             load_resnet18_weights(self, c.backbone_weights)
+        self._set_weights_info(_load_resolved(self, c.pretrained) if c.pretrained else None, "resnet18")
 
-    @property
-    def config(self) -> dict:
-        return {"name": self.model_name, **self.cfg.to_dict(), "backbone_weights": None}
+    def _build_lite(self, c: StudentConfig, num_categories: int, num_attributes: int) -> None:
+        """The EfficientNet-Lite variant: attention after Lite stage ``attention_stage - 1``."""
+        self.backbone = LiteBackbone(c.backbone, c.pretrained, c.width)
+        dim = self.backbone.stage_channels[c.attention_stage - 1]
+        self.gate = SpatialGate(dim)
+        self.channel_att = ChannelAttention(dim, c.reduction, use_max=False)
+        feat = self.backbone.out_channels
+        self.category_head = _head(feat, c.head_dim, num_categories, c.dropout)
+        self.attribute_head = _head(feat, c.head_dim, num_attributes, c.dropout)
+        self._set_weights_info(self.backbone.weights_info, c.backbone)
+
+    def backbone_parameters(self) -> list[nn.Parameter]:
+        if self.cfg.backbone != "resnet18":
+            return list(self.backbone.parameters())
+        return [p for n, p in self.named_parameters() if n.split(".")[0] in _RESNET_TRUNK]
 
     @property
     def output_names(self) -> list[str]:
@@ -98,17 +125,32 @@ class MSFANStudent(nn.Module):
         s = self.cfg.input_size
         if not _tracing() and (image.dim() != 4 or image.shape[1] != 3 or image.shape[-1] != s):
             raise BadInput(f"msfan_student expects (N, 3, {s}, {s}); got {tuple(image.shape)}")
-        x = self.maxpool(self.relu(self.bn1(self.conv1(image))))
+        lite = self.cfg.backbone != "resnet18"
+        if lite:  # Lite stage 0 (stride 2) plays conv1; stages 1..4 play conv2_x..conv5_x
+            x = self.backbone.stage(0, self.backbone.stem(image))
+        else:
+            x = self.maxpool(self.relu(self.bn1(self.conv1(image))))
         gate = None
         for stage in (2, 3, 4, 5):
-            x = getattr(self, f"layer{stage - 1}")(x)
+            x = self.backbone.stage(stage - 1, x) if lite else getattr(self, f"layer{stage - 1}")(x)
             if stage == self.cfg.attention_stage:
                 gated, gate = self.gate(x)
                 attended = self.channel_att(gated)         # GAP-only map, applied to the gated map
                 x = x + attended if self.cfg.residual else attended
-        x = torch.flatten(self.avgpool(x), 1)
+        x = self.backbone.head(x).mean(dim=(2, 3)) if lite else torch.flatten(self.avgpool(x), 1)
         return {"category_logits": self.category_head(x), "attribute_logits": self.attribute_head(x),
                 f"gate{self.cfg.attention_stage}": gate}
+
+
+_RESNET_TRUNK = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
+
+
+def _load_resolved(model: nn.Module, spec: str) -> dict:
+    """Load resolved ResNet-18 weights (``models.weights`` spec) into the trunk; returns their info."""
+    if model.cfg.width != 1.0:
+        raise BadInput(f"pretrained weights {spec!r} need width=1.0 (got {model.cfg.width})")
+    keys = [k for k in model.state_dict() if k.split(".")[0] in _RESNET_TRUNK]
+    return load_resolved(model, spec, "resnet18", keys=keys)
 
 
 def _make_layer(inplanes: int, planes: int, stride: int) -> nn.Sequential:

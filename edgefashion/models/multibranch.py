@@ -13,6 +13,10 @@ the images where the task is labelled; missing labels (0 here, -1 in the paper) 
 When a schema's groups are not contiguous in attribute order (DeepFashion-C interleaves its five
 types), ``group_of`` gives each attribute's group index and the branch outputs are gathered back
 into schema order. ``MultiBranch.schema_options(schema)`` derives both from a LabelSchema.
+
+``backbone="efficientnet_lite0|1|2"`` swaps torchvision's EfficientNet-B0 for timm's
+EfficientNet-Lite (same 1280-channel output); ``pretrained`` takes any ``models.weights`` spec
+(``efficientnet-lite0``, or a local torchvision efficientnet_b0 file for the default backbone).
 """
 from __future__ import annotations
 
@@ -26,7 +30,9 @@ from torch import nn
 from edgefashion.errors import BadInput
 from edgefashion.models.layers import is_tracing as _tracing
 from edgefashion.models.backbones import EfficientNetFeatures, load_torchvision_weights
+from edgefashion.models.pretrained import PretrainedMixin, load_resolved
 from edgefashion.models.registry import register_model
+from edgefashion.models.timm_backbones import LITE_FAMILIES, LiteBackbone
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,13 @@ class MultiBranchConfig:
     category_loss: str = "ce"            # "bce": the paper's sigmoid branch for the category too
     task_weights: tuple[float, ...] = ()  # w_t per attribute group; () = all 1
     backbone_weights: str | None = None  # local torchvision efficientnet_b0 .pth; never downloaded
+    backbone: str = "efficientnet_b0"    # torchvision; or efficientnet_lite0 | 1 | 2 (timm)
+    pretrained: str | None = None        # a models.weights spec; resolved at build only
 
     def __post_init__(self) -> None:
+        if self.backbone != "efficientnet_b0" and self.backbone not in LITE_FAMILIES:
+            raise BadInput(f"backbone {self.backbone!r} must be efficientnet_b0 or one of "
+                           f"{', '.join(LITE_FAMILIES)}")
         object.__setattr__(self, "groups", tuple(int(g) for g in _seq(self.groups)))
         object.__setattr__(self, "group_of", tuple(int(g) for g in _seq(self.group_of)))
         if self.group_of and not self.groups:
@@ -90,7 +101,7 @@ def _branch(d_in: int, hidden: int, out: int, dropout: float) -> nn.Sequential:
 
 
 @register_model("multibranch")
-class MultiBranch(nn.Module):
+class MultiBranch(PretrainedMixin, nn.Module):
     config_class = MultiBranchConfig
     tiny_config = {"width": 0.25, "depth": 0.34, "input_size": 64, "ffn_dim": 64, "head_dim": 32}
 
@@ -106,8 +117,7 @@ class MultiBranch(nn.Module):
         self.members = _members(c, num_attributes)  # attribute indices of each group
         self.cfg = c
         self.num_categories, self.num_attributes = num_categories, num_attributes
-        self.backbone = EfficientNetFeatures(c.width, c.depth)
-        load_torchvision_weights(self.backbone, c.backbone_weights, "EfficientNet-B0")
+        self._build_backbone(c)
         d = self.backbone.out_channels
         if d % c.heads:
             raise BadInput(f"the feature width {d} is not divisible by heads={c.heads}; change width")
@@ -135,9 +145,19 @@ class MultiBranch(nn.Module):
             return {"groups": sizes}
         return {"groups": sizes, "group_of": group_of}
 
-    @property
-    def config(self) -> dict:
-        return {"name": self.model_name, **self.cfg.to_dict(), "backbone_weights": None}
+    def _build_backbone(self, c: MultiBranchConfig) -> None:
+        if c.backbone in LITE_FAMILIES:
+            self.backbone = LiteBackbone(c.backbone, c.pretrained, c.width)
+            self._set_weights_info(self.backbone.weights_info, c.backbone)
+            return
+        self.backbone = EfficientNetFeatures(c.width, c.depth)
+        load_torchvision_weights(self.backbone, c.backbone_weights, "EfficientNet-B0")
+        info = None
+        if c.pretrained:
+            if c.width != 1.0 or c.depth != 1.0:
+                raise BadInput(f"pretrained weights {c.pretrained!r} need width=1.0 and depth=1.0")
+            info = load_resolved(self.backbone, c.pretrained, "efficientnet_b0")
+        self._set_weights_info(info, "efficientnet_b0")
 
     @property
     def output_names(self) -> list[str]:
