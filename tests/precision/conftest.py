@@ -93,5 +93,8 @@ def fp16_result(onnx_path, eval_photos, model_dir) -> dict:
 def int8_result(onnx_path, calib_photos, eval_photos, model_dir) -> dict:
     from edgefashion.precision import quantize_onnx
 
+    # The random-weight fixture checks the pipeline, not the gate (its int8 agreement is ~0.93, under
+    # the 0.99 default): the rules are recorded, not enforced. The gate's own bounds are enforced on
+    # a trained model in test_promises_trained.py and test_gate_rules.py.
     return quantize_onnx(onnx_path, model_dir / "msfan.int8.onnx", "int8", calib=calib_photos,
-                         eval_images=eval_photos, progress=False)
+                         eval_images=eval_photos, progress=False, max_drop=None)
