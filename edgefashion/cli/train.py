@@ -17,11 +17,39 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-norm", action="store_true", help="VGG-16-BN backbone (faster from scratch)")
     p.add_argument("--backbone-weights", help="local torchvision ImageNet weights file")
     p.add_argument("--model-opt", action="append", metavar="KEY=VALUE", help="extra model option")
+    p.add_argument("--pretrained", metavar="SPEC",
+                   help="pretrained backbone weights: an installed weights package "
+                   "(efficientnet-lite0/1/2) or a local state_dict file; switches to the fine-tuning "
+                   "recipe (AdamW, warm-up + cosine, lower backbone lr, label smoothing, strong "
+                   "augmentation) and the weights' own mean / std")
+    p.add_argument("--allow-download", action="store_true",
+                   help="let --pretrained fetch hub weights (never done otherwise; or set "
+                   "EDGEFASHION_ALLOW_DOWNLOAD=1)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--lr-step", type=int, default=2, help="divide the lr by 10 every N epochs")
-    p.add_argument("--lr-gamma", type=float, default=0.1)
+    rec = p.add_argument_group("recipe (defaults: fine-tuning with --pretrained, else from scratch; "
+                               "see edgefashion/training/recipe.py)")
+    rec.add_argument("--schedule", choices=["cosine", "paper"],
+                     help="cosine: warm-up + cosine by steps or time budget (default); paper: "
+                     "Adam 1e-4, lr / 10 every --lr-step epochs")
+    rec.add_argument("--lr", type=float, help="peak lr (fine-tune 1e-3, scratch 1e-3, paper 1e-4)")
+    rec.add_argument("--optimizer", choices=["adam", "adamw"])
+    rec.add_argument("--weight-decay", type=float)
+    rec.add_argument("--backbone-lr-mult", type=float,
+                     help="lr multiplier of the pretrained backbone (fine-tune: 0.25)")
+    rec.add_argument("--layer-decay", type=float,
+                     help="layer-wise lr decay over the backbone's stages (e.g. 0.7; 0 = off)")
+    rec.add_argument("--freeze-layers", type=int,
+                     help="keep the backbone's first N stage groups frozen (cheaper on a CPU)")
+    rec.add_argument("--warmup", type=float, help="fraction of training spent warming up")
+    rec.add_argument("--min-lr-ratio", type=float, help="the cosine's final lr / peak lr")
+    rec.add_argument("--label-smoothing", type=float, help="category label smoothing (fine-tune 0.1)")
+    rec.add_argument("--augment", choices=["none", "light", "strong"],
+                     help="random resized crop / box jitter + colour jitter strength (flip always)")
+    rec.add_argument("--ema", type=float, nargs="?", const=0.998, default=None, metavar="DECAY",
+                     help="validate and save an EMA of the weights (decay 0.998 when given alone)")
+    rec.add_argument("--lr-step", type=int, help="paper schedule: divide the lr every N epochs (2)")
+    rec.add_argument("--lr-gamma", type=float, help="paper schedule: the factor (0.1)")
     p.add_argument("--w-category", type=float, default=1.0)
     p.add_argument("--w-attributes", type=float, default=1.0)
     p.add_argument("--unknown-labels", default="0",
@@ -53,9 +81,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from edgefashion.cli.common import load_split, parse_options
     from edgefashion.errors import DatasetError
-    from edgefashion.models import create_model, get_model_class
-    from edgefashion.runtime.preprocess import PreprocessConfig
-    from edgefashion.training import TrainConfig, Trainer
+    from edgefashion.models import get_model_class
+    from edgefashion.training import Trainer
 
     schema, train = load_split(args.data, "train", args.layout)
     if args.val:
@@ -75,13 +102,7 @@ def run(args) -> int:
         import random
 
         train = random.Random(args.seed).sample(train, min(args.max_train, len(train)))
-    cfg = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_step_epochs=args.lr_step,
-        lr_gamma=args.lr_gamma, w_category=args.w_category, w_attributes=args.w_attributes,
-        unknown_labels=tuple(int(v) for v in args.unknown_labels.split(",")),
-        max_minutes=args.max_minutes, max_steps=args.max_steps, num_workers=args.workers,
-        threads=args.threads, seed=args.seed, device=args.device, progress=not args.no_progress,
-    )
+    cfg = train_config(args)
     opts = model_options(args.model, {"width": args.width, "input_size": args.input_size,
                                       "batch_norm": args.batch_norm or None,
                                       "backbone_weights": args.backbone_weights},
@@ -89,8 +110,9 @@ def run(args) -> int:
     cls = get_model_class(args.model)
     if hasattr(cls, "schema_options") and not {"groups", "group_of"} & set(opts):
         opts.update(cls.schema_options(schema))  # e.g. multibranch: one head per attribute group
-    model = create_model(args.model, schema.num_categories, schema.num_attributes, **opts)
-    preprocess = PreprocessConfig(input_size=args.input_size)
+    model, preprocess = build_model(args.model, schema, opts, args.input_size, args.pretrained,
+                                    args.allow_download)
+    print(f"recipe: {recipe_summary(cfg)}", flush=True)
     if args.semi_supervised or args.teacher or args.unlabelled:
         from edgefashion.training.semi import semi_trainer_from_args
 
@@ -105,9 +127,52 @@ def run(args) -> int:
     summary = trainer.fit(train, val)
     out = Path(args.out) / "train_summary.json"
     out.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {Path(args.out) / 'best.pt'} (best val top-1 {summary['best_category_top1']:.3f}), "
+    print(f"wrote {Path(args.out) / 'best.pt'} (best val {summary['best_metric']} {summary['best_score']:.3f}), "
           f"{Path(args.out) / 'last.pt'} and {out}")
     return 0
+
+
+def train_config(args):
+    """The recipe's TrainConfig (fine-tune with --pretrained, scratch, or paper) + given flags."""
+    from edgefashion.training.recipe import recipe_config
+
+    return recipe_config(
+        bool(args.pretrained), args.schedule, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
+        backbone_lr_mult=args.backbone_lr_mult, layer_decay=args.layer_decay,
+        freeze_layers=args.freeze_layers, warmup=args.warmup, min_lr_ratio=args.min_lr_ratio,
+        label_smoothing=args.label_smoothing, augment=args.augment, ema=args.ema,
+        lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, w_category=args.w_category,
+        w_attributes=args.w_attributes,
+        unknown_labels=tuple(int(v) for v in args.unknown_labels.split(",")),
+        max_minutes=args.max_minutes, max_steps=args.max_steps, num_workers=args.workers,
+        threads=args.threads, seed=args.seed, device=args.device, progress=not args.no_progress)
+
+
+def recipe_summary(cfg) -> str:
+    if cfg.schedule == "paper":
+        return (f"paper: {cfg.optimizer} lr {cfg.lr:g} / {1 / cfg.lr_gamma:g} every "
+                f"{cfg.lr_step_epochs} epochs")
+    layers = (f", layer decay {cfg.layer_decay:g}" if cfg.layer_decay else "") + (
+        f", first {cfg.freeze_layers} backbone stages frozen" if cfg.freeze_layers else "")
+    return (f"{cfg.optimizer} lr {cfg.lr:g} (backbone x{cfg.backbone_lr_mult:g}{layers}), warm-up "
+            f"{cfg.warmup:.0%} then cosine to {cfg.min_lr_ratio:g}x, label smoothing "
+            f"{cfg.label_smoothing:g}, augment {cfg.augment}, ema {cfg.ema or 'off'}")
+
+
+def build_model(name: str, schema, opts: dict, input_size: int, pretrained: str | None,
+                allow_download: bool = False):
+    """-> (model, PreprocessConfig); with ``pretrained`` the backbone starts from those weights
+    and the preprocessing uses the mean / std they were trained with."""
+    from edgefashion.models import create_model
+    from edgefashion.runtime.preprocess import PreprocessConfig
+
+    if not pretrained:
+        model = create_model(name, schema.num_categories, schema.num_attributes, **opts)
+        return model, PreprocessConfig(input_size=input_size)
+    from edgefashion.training.pretrained import pretrained_model
+
+    return pretrained_model(name, schema, opts, input_size, pretrained, allow_download)
 
 
 def model_options(name: str, common: dict, extra: dict) -> dict:

@@ -2,8 +2,10 @@
 
 Without augmentation an item's "image" is exactly
 ``preprocess(load_image(sample.path), cfg, sample.bbox)`` -- the tensor every runtime computes.
-Training augmentation (horizontal flip) acts on the uint8 image before that call; landmarks and
-keypoints follow the same crop / resize / flip (``runtime.preprocess.image_to_input``).
+Training augmentation acts on the uint8 image and on the box handed to that call: a horizontal
+flip, and with an ``AugmentConfig`` (data/augment.py) a random resized crop / box jitter (a random
+region passed to ``preprocess`` as its box) and colour jitter of that region's pixels; landmarks
+and keypoints follow the same crop / resize / flip (``runtime.preprocess.image_to_input``).
 """
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from edgefashion.data.augment import AugmentConfig, color_jitter, random_region
 from edgefashion.data.sample import ABSENT, LANDMARK_NAMES, VISIBLE, Sample
 from edgefashion.errors import BadInput, DatasetError, EdgeFashionError, ImageDecodeError
 from edgefashion.runtime.images import load_image
-from edgefashion.runtime.preprocess import PreprocessConfig, image_to_input, preprocess
+from edgefashion.runtime.preprocess import PreprocessConfig, crop_box, image_to_input, preprocess
 
 # The landmark slot each slot becomes under a horizontal flip (*_left <-> *_right).
 _SIDE = {"left": "right", "right": "left"}
@@ -39,11 +42,13 @@ class GarmentDataset(Dataset):
     when given a box. train: flip horizontally with probability ``flip_prob`` (torch's RNG, so
     DataLoader workers and ``torch.manual_seed`` make it reproducible).
     num_attributes: A; inferred from the samples when None (0 when none has attributes).
+    augment: with ``train``, a random region (random resized crop / box jitter) and colour jitter
+    per item (torch's RNG too); None keeps the flip-only training.
     """
 
     def __init__(self, samples: Sequence[Sample], preprocess_cfg: PreprocessConfig,
                  train: bool = False, flip_prob: float = 0.5, use_bbox: bool = True,
-                 num_attributes: int | None = None) -> None:
+                 num_attributes: int | None = None, augment: AugmentConfig | None = None) -> None:
         if not 0.0 <= float(flip_prob) <= 1.0:
             raise BadInput(f"flip_prob {flip_prob} must be in [0, 1]")
         if not isinstance(preprocess_cfg, PreprocessConfig):
@@ -51,6 +56,9 @@ class GarmentDataset(Dataset):
         self.samples = list(samples)
         self.cfg, self.train, self.use_bbox = preprocess_cfg, train, use_bbox
         self.flip_prob = float(flip_prob)
+        if augment is not None and not isinstance(augment, AugmentConfig):
+            raise BadInput(f"augment must be an AugmentConfig or None, got {type(augment).__name__}")
+        self.augment = augment if train else None
         self.num_attributes = _num_attributes(self.samples, num_attributes)
         self.has_landmarks = any(s.landmarks is not None for s in self.samples)
         self.num_keypoints = _num_keypoints(self.samples)
@@ -79,7 +87,7 @@ class GarmentDataset(Dataset):
                 w = img.shape[1]
                 bbox = (w - bbox[2], bbox[1], w - bbox[0], bbox[3])
         try:
-            x = preprocess(img, self.cfg, bbox)
+            x, bbox = self._input(img, bbox)
         except BadInput as e:
             raise DatasetError(f"sample {index} ({s.path}): {e}") from None
         if s.attributes is not None:
@@ -93,6 +101,21 @@ class GarmentDataset(Dataset):
         if self.num_keypoints is not None:
             item["keypoints"] = torch.from_numpy(self.keypoints_to_input(s, img.shape, bbox, flipped))
         return item
+
+    def _input(self, img: np.ndarray, bbox) -> tuple[np.ndarray, tuple | None]:
+        """The model input and the box it was cropped to (the augmented region when augmenting)."""
+        aug = self.augment
+        if aug is None:
+            return preprocess(img, self.cfg, bbox), bbox
+        # a numpy generator seeded from torch's RNG: reproducible under torch.manual_seed / workers
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
+        region = random_region(img.shape, bbox, aug, rng)
+        if not aug.has_color:
+            return preprocess(img, self.cfg, region), region
+        # preprocess(img, cfg, box) == preprocess(crop_box(img, box, margin), cfg, None): jitter the
+        # region's pixels only, then the shared path resizes and normalises them
+        patch = color_jitter(crop_box(img, region, self.cfg.bbox_margin), aug, rng)
+        return preprocess(patch, self.cfg, None), region
 
     def landmarks_to_input(self, s: Sample, shape: tuple, bbox, flipped: bool = False) -> np.ndarray:
         """``s.landmarks`` (8, 3) in image pixels -> (8, 3) (x, y, weight) in input coordinates.

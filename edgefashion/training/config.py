@@ -1,19 +1,43 @@
-"""Training configuration (frozen, validated, serialisable)."""
+"""Training configuration (frozen, validated, serialisable).
+
+Two recipes share it (``training.recipe`` fills them in):
+
+- ``schedule="cosine"`` (the default): linear warm-up, then a cosine decay by training progress
+  down to ``min_lr_ratio`` of the peak. Progress is steps done / total steps, or the fraction of
+  ``max_minutes`` spent when that is larger, so a time budget still ends at a low learning rate.
+  With pretrained weights the recipe adds AdamW, a lower backbone lr, label smoothing, random
+  resized crops + colour jitter, and optionally an EMA of the weights.
+- ``schedule="paper"``: the MSFAN paper's Adam, lr 1e-4 divided by 10 every 2 epochs.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 from edgefashion.errors import BadInput
 
+SCHEDULES = ("cosine", "paper")
+OPTIMIZERS = ("adam", "adamw")
+AUGMENTS = ("none", "light", "strong")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 10
     batch_size: int = 16
-    lr: float = 1e-4                # the paper: Adam, 1e-4, divided by 10 every 2 epochs
-    lr_step_epochs: int = 2
+    lr: float = 1e-3                # peak lr (of the head; the backbone gets lr * backbone_lr_mult)
+    schedule: str = "cosine"        # "cosine" (warm-up + cosine by progress) or "paper" (step)
+    warmup: float = 0.03            # fraction of training spent warming up (cosine)
+    min_lr_ratio: float = 0.02      # the cosine ends here, not at 0 (small data keeps learning)
+    lr_step_epochs: int = 2         # paper: divide by 1/lr_gamma every lr_step_epochs epochs
     lr_gamma: float = 0.1
+    optimizer: str = "adam"
     weight_decay: float = 0.0
+    backbone_lr_mult: float = 1.0   # lr multiplier of the pretrained backbone's parameters
+    layer_decay: float = 0.0        # > 0: each backbone stage gets this times the next one's lr
+    freeze_layers: int = 0          # the backbone's first N stage groups stay frozen
+    label_smoothing: float = 0.0    # category cross-entropy label smoothing
+    augment: str = "none"           # "none" (flip only), "light", "strong" (data/augment.py)
+    ema: float = 0.0                # EMA decay of the weights (0 = off); validated and saved
     w_category: float = 1.0
     w_attributes: float = 1.0
     unknown_labels: tuple[int, ...] = (0,)   # attribute label values that mean "unknown"
@@ -35,6 +59,25 @@ class TrainConfig:
                 f"lr {self.lr} must be > 0, lr_gamma {self.lr_gamma} in (0, 1], "
                 f"lr_step_epochs {self.lr_step_epochs} >= 1"
             )
+        for name, value, allowed in (("schedule", self.schedule, SCHEDULES),
+                                     ("optimizer", self.optimizer, OPTIMIZERS),
+                                     ("augment", self.augment, AUGMENTS)):
+            if value not in allowed:
+                raise BadInput(f"{name} {value!r} must be one of {', '.join(allowed)}")
+        if not 0 <= self.warmup < 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise BadInput(f"warmup {self.warmup} must lie in [0, 1) and min_lr_ratio "
+                           f"{self.min_lr_ratio} in [0, 1]")
+        if not 0 < self.backbone_lr_mult <= 10 or self.weight_decay < 0:
+            raise BadInput(f"backbone_lr_mult {self.backbone_lr_mult} must lie in (0, 10] and "
+                           f"weight_decay {self.weight_decay} be >= 0")
+        if not 0 <= self.layer_decay <= 1 or self.freeze_layers < 0:
+            raise BadInput(f"layer_decay {self.layer_decay} must lie in [0, 1] (0 = off) and "
+                           f"freeze_layers {self.freeze_layers} be >= 0")
+        if not 0 <= self.label_smoothing < 1 or not (self.ema == 0 or 0.5 <= self.ema < 1):
+            raise BadInput(f"label_smoothing {self.label_smoothing} must lie in [0, 1) and ema "
+                           f"{self.ema} be 0 (off) or a decay in [0.5, 1), e.g. 0.998")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise BadInput(f"max_minutes {self.max_minutes} must be > 0")
         if not set(self.unknown_labels) <= {0, -1}:
             raise BadInput(f"unknown_labels {self.unknown_labels} may only hold 0 and/or -1")
 

@@ -39,26 +39,28 @@ def weighted_bce(logits: torch.Tensor, labels: torch.Tensor, w_pos: torch.Tensor
     return loss / known.sum().clamp(min=1)
 
 
-def category_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy; label -1 (unknown category) is ignored."""
+def category_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0
+                  ) -> torch.Tensor:
+    """Cross-entropy (optionally label-smoothed); label -1 (unknown category) is ignored."""
     if (labels >= 0).sum() == 0:
         return logits.sum() * 0.0
-    return F.cross_entropy(logits, labels, ignore_index=-1)
+    return F.cross_entropy(logits, labels, ignore_index=-1, label_smoothing=float(label_smoothing))
 
 
 class MultiTaskLoss(torch.nn.Module):
     """total = w_c * L_c + w_a * L_a."""
 
     def __init__(self, w_pos: np.ndarray, w_neg: np.ndarray, w_c: float = 1.0, w_a: float = 1.0,
-                 unknown: tuple[int, ...] = (0,)) -> None:
+                 unknown: tuple[int, ...] = (0,), label_smoothing: float = 0.0) -> None:
         super().__init__()
         self.register_buffer("w_pos", torch.as_tensor(w_pos))
         self.register_buffer("w_neg", torch.as_tensor(w_neg))
         self.w_c, self.w_a, self.unknown = w_c, w_a, tuple(unknown)
+        self.label_smoothing = float(label_smoothing)
 
     def forward(self, out: dict, batch: dict) -> dict:
         """out: the model's outputs; batch: the loader's dict ("category", "attributes", ...)."""
-        l_c = category_loss(out["category_logits"], batch["category"])
+        l_c = category_loss(out["category_logits"], batch["category"], self.label_smoothing)
         l_a = weighted_bce(out["attribute_logits"], batch["attributes"], self.w_pos, self.w_neg,
                            self.unknown)
         return {"loss": self.w_c * l_c + self.w_a * l_a, "category": l_c, "attributes": l_a}
@@ -67,12 +69,17 @@ class MultiTaskLoss(torch.nn.Module):
 def build_loss(model, schema, train_samples, cfg) -> torch.nn.Module:
     """The model's own loss (``model.make_loss``) or the default category + attribute loss."""
     if hasattr(model, "make_loss"):
-        return model.make_loss(schema, train_samples, cfg)
+        loss = model.make_loss(schema, train_samples, cfg)
+        for m in loss.modules():  # a model loss built on MultiTaskLoss gets the recipe's smoothing
+            if isinstance(m, MultiTaskLoss):
+                m.label_smoothing = float(getattr(cfg, "label_smoothing", 0.0))
+        return loss
     from edgefashion.data import attribute_matrix
 
     labels = attribute_matrix(train_samples, schema.num_attributes)
     w_pos, w_neg = attribute_weights(labels, cfg.unknown_labels)
-    return MultiTaskLoss(w_pos, w_neg, cfg.w_category, cfg.w_attributes, cfg.unknown_labels)
+    return MultiTaskLoss(w_pos, w_neg, cfg.w_category, cfg.w_attributes, cfg.unknown_labels,
+                         getattr(cfg, "label_smoothing", 0.0))
 
 
 def training_forward(model, batch: dict) -> dict:

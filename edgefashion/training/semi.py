@@ -34,7 +34,9 @@ from edgefashion.data import GarmentDataset, Sample, attribute_matrix, make_load
 from edgefashion.errors import BadInput, DatasetError, SchemaError
 from edgefashion.labels import LabelSchema
 from edgefashion.runtime.preprocess import PreprocessConfig, preprocess
+from edgefashion.data.augment import augment_preset
 from edgefashion.training.losses import attribute_weights, build_loss
+from edgefashion.training.optim import add_group
 from edgefashion.training.trainer import Trainer
 
 EPS = 1e-5  # the paper's log(h + 1e-5)
@@ -258,14 +260,14 @@ class SemiSupervisedTrainer(Trainer):
         labels = attribute_matrix(train_samples, self.schema.num_attributes)
         w_pos, w_neg = attribute_weights(labels, cfg.unknown_labels)
         loss = SemiSupervisedLoss(supervised, w_pos, w_neg, cfg.w_category, cfg.w_attributes)
-        if self.semi.sigma_lr is not None and len(self.opt.param_groups) == 1:
-            self.opt.add_param_group({"params": list(loss.parameters()), "lr": self.semi.sigma_lr})
+        if self.semi.sigma_lr is not None and len(self.opt.param_groups) == self._model_groups:
+            add_group(self.opt, list(loss.parameters()), self.semi.sigma_lr, "sigma")
         return loss
 
     def _make_loader(self, train_samples: Sequence) -> MixedLoader:
         cfg, na = self.cfg, self.schema.num_attributes
         labelled = GarmentDataset(train_samples, self.preprocess, train=True, flip_prob=cfg.flip_prob,
-                                  num_attributes=na)
+                                  num_attributes=na, augment=augment_preset(cfg.augment))
         unl = UnlabelledDataset(self.unlabelled, self.preprocess, self.teacher.preprocess, na,
                                 cfg.flip_prob)
         n_u = max(1, round(cfg.batch_size * self.semi.unlabelled_ratio))

@@ -1,4 +1,6 @@
-"""The training loop: Adam + step LR, multi-task loss, progress bar, checkpoints, resume, budget."""
+"""The training loop: Adam / AdamW over parameter groups, a per-step lr schedule (warm-up + cosine
+or the paper's step decay, training.schedule), multi-task loss, optional EMA of the weights,
+augmentation (data/augment.py), progress bar, best-on-validation checkpoint, resume, time budget."""
 from __future__ import annotations
 
 import math
@@ -9,13 +11,17 @@ from typing import Sequence
 import torch
 
 from edgefashion.data import GarmentDataset, make_loader
+from edgefashion.data.augment import augment_preset
 from edgefashion.errors import BadInput
 from edgefashion.labels import LabelSchema
 from edgefashion.models import read_checkpoint, save_checkpoint
 from edgefashion.runtime.preprocess import PreprocessConfig
 from edgefashion.training.config import TrainConfig
+from edgefashion.training.ema import ModelEMA
 from edgefashion.training.evaluate import evaluate_model
 from edgefashion.training.losses import build_loss, training_forward
+from edgefashion.training.optim import add_group, build_optimizer
+from edgefashion.training.schedule import LRSchedule
 
 
 class Trainer:
@@ -27,10 +33,12 @@ class Trainer:
         self.model, self.schema, self.preprocess, self.cfg = model, schema, preprocess, cfg
         self.out_dir = Path(out_dir)
         self.device = torch.device(cfg.device)
-        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, cfg.lr_step_epochs, cfg.lr_gamma)
+        self.opt = build_optimizer(model, cfg)
+        self._model_groups = len(self.opt.param_groups)  # loss parameters join after these
+        self.schedule: LRSchedule | None = None
+        self.ema: ModelEMA | None = None
         self.epoch, self.step, self.best, self.history = 0, 0, -1.0, []
-        self._pending_opt_state, self.loss_fn = None, None
+        self._pending_opt_state, self._pending_ema, self.loss_fn = None, None, None
 
     # ------------------------------------------------------------------ resume
     def resume(self, path: str | Path) -> None:
@@ -38,16 +46,28 @@ class Trainer:
         self.model.load_state_dict(ckpt["state_dict"])
         st = ckpt.get("train_state") or {}
         if "optimizer" in st:  # loaded in fit(), once a loss with parameters has joined the optimizer
-            self._pending_opt_state = (st["optimizer"], st["scheduler"], st.get("loss"))
+            self._pending_opt_state = (st["optimizer"], st.get("loss"))
+        self._pending_ema = st.get("ema")
         self.epoch, self.step = int(st.get("epoch", 0)), int(st.get("step", 0))
         self.best, self.history = float(st.get("best", -1.0)), list(st.get("history", []))
 
     def _save(self, name: str) -> Path:
-        state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+        """last.pt: the trained weights (+ the EMA's in train_state); best.pt: the validated ones."""
+        state = {"optimizer": self.opt.state_dict(),
                  "epoch": self.epoch, "step": self.step, "best": self.best,
                  "history": self.history, "config": self.cfg.to_dict(),
                  "loss": self.loss_fn.state_dict() if self.loss_fn is not None else None}
-        return save_checkpoint(self.out_dir / name, self.model, self.schema, self.preprocess, state)
+        model = self.model
+        if self.ema is not None:
+            if name == "best.pt":
+                model = self.ema.module
+            else:
+                state["ema"] = self.ema.state_dict()
+        return save_checkpoint(self.out_dir / name, model, self.schema, self.preprocess, state)
+
+    def eval_model(self) -> torch.nn.Module:
+        """The model validation scores and best.pt holds: the EMA when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     # ------------------------------------------------------------------ fit
     def fit(self, train_samples: Sequence, val_samples: Sequence = ()) -> dict:
@@ -57,32 +77,22 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed + self.epoch)
-        loss_fn = self._build_loss(train_samples).to(self.device)
-        self.loss_fn = loss_fn
-        loss_params = list(loss_fn.parameters())  # e.g. learned task-uncertainty weights
-        if loss_params and len(self.opt.param_groups) == 1:
-            self.opt.add_param_group({"params": loss_params})
-        if getattr(self, "_pending_opt_state", None):
-            opt_state, sched_state, loss_state = self._pending_opt_state
-            if loss_state:
-                loss_fn.load_state_dict(loss_state)
-            self.opt.load_state_dict(opt_state)
-            self.sched.load_state_dict(sched_state)
-            self._pending_opt_state = None
-        self.model.to(self.device)
+        loss_fn = self._setup(train_samples)
         loader = self._make_loader(train_samples)
+        self.schedule = LRSchedule(cfg, len(loader))
         start, stopped = time.monotonic(), None
         while self.epoch < cfg.epochs and stopped is None:
             stopped = self._run_epoch(loader, loss_fn, start)
-            self.sched.step()
             self.epoch += 1
-            record = {"epoch": self.epoch, "step": self.step, "lr": self.opt.param_groups[0]["lr"],
-                      "loss": self._epoch_loss}
+            record = {"epoch": self.epoch, "step": self.step, "lr": self._lrs()["head"],
+                      "lrs": self._lrs(), "loss": self._epoch_loss,
+                      "seconds": round(time.monotonic() - start, 1)}
             self.history.append(record)
             if val_samples:
-                record["val"] = evaluate_model(self.model, val_samples, self.schema, self.preprocess,
-                                               batch_size=cfg.batch_size, device=self.device)
-                score = record["val"]["category_top1"]
+                record["val"] = evaluate_model(self.eval_model(), val_samples, self.schema,
+                                               self.preprocess, batch_size=cfg.batch_size,
+                                               device=self.device)
+                score = self.score(record["val"])
                 if not math.isnan(score) and score > self.best:
                     self.best = score
                     self._save("best.pt")
@@ -92,7 +102,46 @@ class Trainer:
             self._save("best.pt")
         return {"epochs": self.epoch, "steps": self.step, "stopped": stopped or "done",
                 "seconds": time.monotonic() - start, "history": self.history,
-                "best_category_top1": self.best, "checkpoint": str(self.out_dir / "best.pt")}
+                "best_score": self.best, "best_metric": self.best_metric,
+                "best_category_top1": self.best if self.best_metric == "category_top1" else math.nan,
+                "checkpoint": str(self.out_dir / "best.pt")}
+
+    @property
+    def best_metric(self) -> str:
+        """Validation top-1; attribute top-3 recall for data without categories (fine-attr)."""
+        return "category_top1" if self.schema.num_categories > 1 else "attribute_top3_recall"
+
+    def score(self, report: dict) -> float:
+        if self.best_metric == "category_top1":
+            return report["category_top1"]
+        return report.get("attribute_top3_recall", {}).get("overall", float("nan"))
+
+    def _setup(self, train_samples: Sequence) -> torch.nn.Module:
+        """The loss (its parameters join the optimizer), resumed state, the model on its device."""
+        loss_fn = self._build_loss(train_samples).to(self.device)
+        self.loss_fn = loss_fn
+        loss_params = list(loss_fn.parameters())  # e.g. learned task-uncertainty weights
+        if loss_params and len(self.opt.param_groups) == self._model_groups:
+            add_group(self.opt, loss_params)
+        if self._pending_opt_state:
+            opt_state, loss_state = self._pending_opt_state
+            if loss_state:
+                loss_fn.load_state_dict(loss_state)
+            self.opt.load_state_dict(opt_state)
+            self._pending_opt_state = None
+        self.model.to(self.device)
+        if self.cfg.ema and self.ema is None:
+            self.ema = ModelEMA(self.model, self.cfg.ema)
+            if self._pending_ema:
+                self.ema.load_state_dict(self._pending_ema)
+        return loss_fn
+
+    def _lrs(self) -> dict[str, float]:
+        """The current lr per parameter group, by name (the first group is the head)."""
+        out = {}
+        for i, g in enumerate(self.opt.param_groups):
+            out.setdefault(g.get("name", f"group{i}") if i else "head", g["lr"])
+        return out
 
     # ------------------------------------------------------------------ hooks (SemiSupervisedTrainer)
     def _build_loss(self, train_samples: Sequence) -> torch.nn.Module:
@@ -100,7 +149,8 @@ class Trainer:
 
     def _make_loader(self, train_samples: Sequence):
         cfg = self.cfg
-        ds = GarmentDataset(train_samples, self.preprocess, train=True, flip_prob=cfg.flip_prob)
+        ds = GarmentDataset(train_samples, self.preprocess, train=True, flip_prob=cfg.flip_prob,
+                            augment=augment_preset(cfg.augment))
         return make_loader(ds, cfg.batch_size, shuffle=True, num_workers=cfg.num_workers, seed=cfg.seed)
 
     def _prepare_batch(self, batch: dict) -> dict:
@@ -115,12 +165,15 @@ class Trainer:
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False, unit="batch",
                    disable=None if cfg.progress else True)  # None: no bar when not a terminal
         for batch in bar:
+            self.schedule.apply(self.opt, self.step, time.monotonic() - start)
             batch = self._prepare_batch(batch)
             out = training_forward(self.model, batch)
             losses = loss_fn(out, batch)
             self.opt.zero_grad(set_to_none=True)
             losses["loss"].backward()
             self.opt.step()
+            if self.ema is not None:
+                self.ema.update(self.model)
             self.step += 1
             n += 1
             self._epoch_loss += (losses["loss"].item() - self._epoch_loss) / n

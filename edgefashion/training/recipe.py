@@ -1,0 +1,47 @@
+"""The training recipes: what ``TrainConfig`` holds when the user names only what they care about.
+
+- ``finetune`` (the default whenever the weights are pretrained): AdamW, peak lr 1e-3 for the new
+  layers and a quarter of it for the pretrained backbone, 5 % linear warm-up then cosine to 1 %,
+  label smoothing 0.1, random resized crop / box jitter + flip + colour jitter ("strong").
+- ``scratch`` (random weights): Adam 1e-3, 3 % warm-up, cosine to 5 % of the peak (not to
+  nothing: a small dataset keeps learning to the end), light augmentation.
+- ``paper``: MSFAN's Adam 1e-4 divided by 10 every 2 epochs, flip only (``--schedule paper``).
+
+``recipe_config(pretrained, schedule, **overrides)``: overrides that are None are left to the recipe.
+"""
+from __future__ import annotations
+
+from edgefashion.errors import BadInput
+from edgefashion.training.config import TrainConfig
+
+RECIPES: dict[str, dict] = {
+    "finetune": {"schedule": "cosine", "optimizer": "adamw", "lr": 1e-3, "backbone_lr_mult": 0.25,
+                 "weight_decay": 0.02, "warmup": 0.05, "min_lr_ratio": 0.01,
+                 "label_smoothing": 0.1, "augment": "strong"},
+    "scratch": {"schedule": "cosine", "optimizer": "adam", "lr": 1e-3, "backbone_lr_mult": 1.0,
+                "weight_decay": 0.0, "warmup": 0.03, "min_lr_ratio": 0.05,
+                "label_smoothing": 0.0, "augment": "light"},
+    "paper": {"schedule": "paper", "optimizer": "adam", "lr": 1e-4, "backbone_lr_mult": 1.0,
+              "weight_decay": 0.0, "warmup": 0.0, "lr_step_epochs": 2, "lr_gamma": 0.1,
+              "label_smoothing": 0.0, "augment": "none"},
+}
+
+
+def recipe_name(pretrained: bool, schedule: str | None = None) -> str:
+    """"paper" when asked for; else "finetune" with pretrained weights, "scratch" without."""
+    if schedule not in (None, "cosine", "paper"):
+        raise BadInput(f"schedule {schedule!r} must be 'cosine' or 'paper'")
+    if schedule == "paper":
+        return "paper"
+    return "finetune" if pretrained else "scratch"
+
+
+def recipe_config(pretrained: bool, schedule: str | None = None, **overrides) -> TrainConfig:
+    """The recipe's TrainConfig with every non-None override applied on top."""
+    fields = TrainConfig.__dataclass_fields__
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise BadInput(f"unknown training options {unknown}; known: {sorted(fields)}")
+    base = dict(RECIPES[recipe_name(pretrained, schedule)])
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(**base)
