@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -124,7 +125,13 @@ def test_loader_batches_and_seeded_shuffle(samples):
 
 def test_loader_with_workers_matches_in_process(samples):
     ds = GarmentDataset(samples[:6], CFG)
-    a = next(iter(make_loader(ds, 6, shuffle=False, num_workers=2)))
+    previous = signal.getsignal(signal.SIGCHLD)
+    batches = iter(make_loader(ds, 6, shuffle=False, num_workers=2))
+    a = next(batches)
+    batches._shutdown_workers()
+    # torch leaves its DataLoader SIGCHLD handler installed for good; with OpenVINO loaded later in
+    # the same process, the next child process to exit then crashed pytest (SIGSEGV, seen in CI)
+    signal.signal(signal.SIGCHLD, previous)
     b = next(iter(make_loader(ds, 6, shuffle=False)))
     assert torch.equal(a["image"], b["image"])
 
