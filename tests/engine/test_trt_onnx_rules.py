@@ -60,30 +60,17 @@ def test_each_rule_names_the_node_it_breaks():
 def zoo_exports(real_photos, tmp_path_factory):
     """name -> {precision: ONNX path}: each zoo model's tiny export and its fp16 / int8 conversions, made the
     way tests/precision/test_zoo_precision.py makes them."""
-    torch = pytest.importorskip("torch")
-    from edgefashion.export.onnx import check_inputs_from_images, export_onnx
-    from edgefashion.labels import LabelSchema
-    from edgefashion.models import create_model, get_model_class
-    from edgefashion.precision import quantize_onnx
-    from edgefashion.runtime.preprocess import PreprocessConfig
+    pytest.importorskip("torch")
+    from utils import export_tiny_zoo_model
 
-    cats = sorted({p.parent.name for p in real_photos})
-    schema = LabelSchema.simple(cats, {"texture": ["a", "b"], "shape": ["c", "d", "e"]})
+    from edgefashion.precision import quantize_onnx
+
     made = {}
 
     def get(name):
         if name not in made:
-            torch.manual_seed(0)
-            cls = get_model_class(name)
-            cfg = dict(cls.tiny_config)
-            if hasattr(cls, "schema_options"):
-                cfg.update(cls.schema_options(schema))
-            model = create_model(name, schema.num_categories, schema.num_attributes, **cfg).eval()
-            prep = PreprocessConfig(input_size=cfg["input_size"])
             folder = tmp_path_factory.mktemp(name)
-            fp32 = folder / "m.onnx"
-            export_onnx(model, schema, prep, fp32, check_inputs=check_inputs_from_images(real_photos[:4], prep),
-                        real_images=True, self_test=False)
+            fp32 = export_tiny_zoo_model(name, real_photos, folder / "m.onnx")
             quantize_onnx(fp32, folder / "m.fp16.onnx", "fp16", eval_images=real_photos[:4], max_drop=None,
                           progress=False)
             quantize_onnx(fp32, folder / "m.int8.onnx", "int8", calib=real_photos[4:12],

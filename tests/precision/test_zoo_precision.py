@@ -8,35 +8,21 @@ than trained ones, see the clothing MSFAN numbers in benchmarks/results/precisio
 from __future__ import annotations
 
 import pytest
-import torch
+from utils import export_tiny_zoo_model
 
-from edgefashion.export.onnx import check_inputs_from_images, export_onnx
-from edgefashion.labels import LabelSchema
-from edgefashion.models import create_model, get_model_class, list_models
+from edgefashion.models import list_models
 from edgefashion.precision import quantize_onnx
-from edgefashion.runtime.preprocess import PreprocessConfig
 
 
 @pytest.fixture(scope="module")
 def exported(real_photos, tmp_path_factory):
     """name -> an exported tiny fp32 ONNX of that model (built on first use)."""
-    cats = sorted({p.parent.name for p in real_photos})
-    schema = LabelSchema.simple(cats, {"texture": ["a", "b"], "shape": ["c", "d", "e"]})
     made = {}
 
     def get(name):
         if name not in made:
-            torch.manual_seed(0)
-            cls = get_model_class(name)
-            cfg = dict(cls.tiny_config)
-            if hasattr(cls, "schema_options"):
-                cfg.update(cls.schema_options(schema))
-            model = create_model(name, schema.num_categories, schema.num_attributes, **cfg).eval()
-            prep = PreprocessConfig(input_size=cfg["input_size"])
-            path = tmp_path_factory.mktemp(name) / f"{name}.onnx"
-            export_onnx(model, schema, prep, path, check_inputs=check_inputs_from_images(
-                real_photos[:4], prep), real_images=True, self_test=False)
-            made[name] = path
+            made[name] = export_tiny_zoo_model(name, real_photos,
+                                               tmp_path_factory.mktemp(name) / f"{name}.onnx")
         return made[name]
 
     return get
