@@ -26,6 +26,7 @@ from typing import Iterator
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_serve_common import get_json  # noqa: E402
 from bench_stream import DATA, default_model  # noqa: E402
 from common import write_result  # noqa: E402
 
@@ -51,15 +52,6 @@ def running_server(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-
-
-def get_json(host: str, path: str) -> dict:
-    conn = http.client.HTTPConnection(host, timeout=60)
-    try:
-        conn.request("GET", path)
-        return json.loads(conn.getresponse().read())
-    finally:
-        conn.close()
 
 
 def post(host: str, data: bytes) -> tuple[int, dict, dict, float]:
