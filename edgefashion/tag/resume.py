@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Iterable
 
@@ -39,7 +40,9 @@ class TagOutput:
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._check_manifest(manifest)
-        self.run = f"{time.strftime('%Y%m%d%H%M%S')}-{os.getpid():x}"
+        # Unique per run: two runs in one process and one second (a resume right after an
+        # interruption) must not reuse part names, or the second would replace the first's parts.
+        self.run = f"{time.strftime('%Y%m%d%H%M%S')}-{os.getpid():x}-{uuid.uuid4().hex[:8]}"
         self.seq = 0
         self.done: set[str] = self._read_done()
         self.rows_written = 0
@@ -87,6 +90,9 @@ class TagOutput:
         if table.num_rows == 0:
             return 0
         name = f"part-{self.run}-{self.seq:06d}.parquet"
+        while (self.path / name).exists():  # never replace a part another run wrote
+            self.seq += 1
+            name = f"part-{self.run}-{self.seq:06d}.parquet"
         tmp = self.path / f".{name}.tmp"
         pq.write_table(table, tmp)
         os.replace(tmp, self.path / name)  # atomic: a reader never sees half a part

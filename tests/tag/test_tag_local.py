@@ -70,8 +70,6 @@ def test_bad_images_are_error_rows_not_failures(local_rows, bad_files, photos):
     assert sum(r["error"] is not None for r in local_rows) == 3
 
 
-@pytest.mark.xfail(strict=False, reason="flaky: 1 of 3 fresh-clone runs resumed with the right counts "
-                   "but a different set of paths; under investigation (issue 13 stays open)")
 def test_resume_after_interruption_writes_each_image_once(tag_onnx, image_list, local_rows,
                                                           tmp_path):
     from edgefashion.tag import tag_images
@@ -87,6 +85,25 @@ def test_resume_after_interruption_writes_each_image_once(tag_onnx, image_list, 
     assert not list(out.glob(".part-*.tmp"))
     again = tag_images(image_list, out, tag_onnx, block_size=16, progress=False)
     assert (again.written, again.skipped) == (0, len(local_rows))
+
+
+def test_two_runs_in_one_second_keep_each_others_parts(local_rows, tmp_path):
+    """Part names were time + pid: a resume in the same process and second replaced the
+    interrupted run's parts (seen as a flaky resume test). Each run now has its own name."""
+    import pyarrow as pa
+
+    from edgefashion.tag.resume import TagOutput, read_output
+
+    table = pa.Table.from_pylist(local_rows)
+    manifest = {"model": "m", "categories": ["a"], "attributes": []}
+    first = TagOutput(tmp_path / "o.parquet", manifest)
+    assert first.write(table.slice(0, 10)) == 10
+    second = TagOutput(tmp_path / "o.parquet", manifest)  # same process, same second
+    assert second.run != first.run and len(second.done) == 10
+    assert second.write(table) == len(local_rows) - 10
+    assert len(first.parts()) == 2
+    assert sorted(read_output(tmp_path / "o.parquet").column("path").to_pylist()) == \
+        sorted(r["path"] for r in local_rows)
 
 
 def test_output_of_another_model_or_a_file_is_refused(tag_onnx, photos, tmp_path):
