@@ -9,7 +9,10 @@ and keypoints follow the same crop / resize / flip (``runtime.preprocess.image_t
 """
 from __future__ import annotations
 
-from typing import Sequence
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -144,6 +147,24 @@ class GarmentDataset(Dataset):
         uv = image_to_input(xy, shape, self.cfg, bbox)
         inside = ((uv >= 0.0) & (uv <= 1.0)).all(axis=1)
         return np.concatenate([uv, (usable & inside).astype(np.float32)[:, None]], axis=1)
+
+
+@contextmanager
+def keeps_sigchld_handler() -> Iterator[None]:
+    """Restore the process's SIGCHLD handler on exit.
+
+    torch installs its own SIGCHLD handler the first time a multi-worker DataLoader starts and
+    leaves it for the life of the process; with OpenVINO loaded later in the same interpreter, the
+    next child process to exit crashed it (SIGSEGV). Training runs inside this scope.
+    """
+    if not hasattr(signal, "SIGCHLD") or threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.getsignal(signal.SIGCHLD)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int = 0,

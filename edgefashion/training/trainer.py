@@ -11,6 +11,7 @@ from typing import Sequence
 import torch
 
 from edgefashion.data import GarmentDataset, make_loader
+from edgefashion.data.dataset import keeps_sigchld_handler
 from edgefashion.data.augment import augment_preset
 from edgefashion.errors import BadInput
 from edgefashion.labels import LabelSchema
@@ -71,6 +72,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ fit
     def fit(self, train_samples: Sequence, val_samples: Sequence = ()) -> dict:
+        """Train (and validate each epoch); -> a summary. Leaves no DataLoader signal handler."""
+        with keeps_sigchld_handler():
+            return self._fit(train_samples, val_samples)
+
+    def _fit(self, train_samples: Sequence, val_samples: Sequence = ()) -> dict:
         cfg = self.cfg
         if not train_samples:
             raise BadInput("no training samples; check the dataset path and split")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgefashion.data import GarmentDataset, Sample, make_loader, read_deepfashion  # noqa: E402
+from edgefashion.data.dataset import keeps_sigchld_handler  # noqa: E402
 from edgefashion.errors import BadInput, DatasetError, ImageDecodeError  # noqa: E402
 from edgefashion.runtime.images import load_image  # noqa: E402
 from edgefashion.runtime.preprocess import PreprocessConfig, preprocess  # noqa: E402
@@ -125,13 +125,12 @@ def test_loader_batches_and_seeded_shuffle(samples):
 
 def test_loader_with_workers_matches_in_process(samples):
     ds = GarmentDataset(samples[:6], CFG)
-    previous = signal.getsignal(signal.SIGCHLD)
-    batches = iter(make_loader(ds, 6, shuffle=False, num_workers=2))
-    a = next(batches)
-    batches._shutdown_workers()
     # torch leaves its DataLoader SIGCHLD handler installed for good; with OpenVINO loaded later in
     # the same process, the next child process to exit then crashed pytest (SIGSEGV, seen in CI)
-    signal.signal(signal.SIGCHLD, previous)
+    with keeps_sigchld_handler():
+        batches = iter(make_loader(ds, 6, shuffle=False, num_workers=2))
+        a = next(batches)
+        batches._shutdown_workers()
     b = next(iter(make_loader(ds, 6, shuffle=False)))
     assert torch.equal(a["image"], b["image"])
 
