@@ -35,9 +35,15 @@ def expand_images(items: list[str]) -> list[Path]:
 
 
 def run(args) -> int:
+    from edgefashion.errors import BadInput
+    from edgefashion.runtime.backends.base import REGISTRY
     from edgefashion.runtime.predictor import Predictor
 
     extra = {}
+    trt_suffixes = REGISTRY["tensorrt"].suffixes
+    if args.rebuild and Path(args.model).suffix.lower() not in trt_suffixes:
+        raise BadInput(f"--rebuild applies to TensorRT engines ({' / '.join(trt_suffixes)}) only; "
+                       f"{args.model!r} is not one: drop --rebuild")
     if args.rebuild:  # TensorRT engines only; the runtime does not import the builder, so it is handed in
         from edgefashion.engine.builder import rebuild_engine
 

@@ -90,10 +90,12 @@ def test_cli_predict_format_table(onnx_path, images, capsys):
         assert top in line
 
 
-def test_cli_predict_rebuild_reaches_the_backend(onnx_path, images, capsys):
-    """--rebuild asks the backend to rebuild a mismatched TensorRT engine; ONNX Runtime has no such
-    option, so it says so (one line, exit 2) instead of silently ignoring the flag. The rebuild
-    itself runs in tests/engine/test_promises_predict_rebuild.py where TensorRT is present."""
+def test_cli_predict_rebuild_on_an_onnx_file_says_engines_only(onnx_path, images, capsys):
+    """--rebuild rebuilds a mismatched TensorRT engine; on an ONNX file it says, in one line
+    (exit 2), that the flag applies to engines only, instead of silently ignoring it or leaking a
+    backend option name. The rebuild itself runs in tests/engine/test_promises_predict_rebuild.py
+    where TensorRT is present."""
     assert main(["predict", str(onnx_path), str(images[0]), "--rebuild"]) == 2
     err = capsys.readouterr().err
-    assert "rebuild_on_mismatch" in err and err.startswith("error:")
+    assert err.startswith("error:") and "--rebuild applies to TensorRT engines" in err
+    assert str(onnx_path) in err and "drop --rebuild" in err
