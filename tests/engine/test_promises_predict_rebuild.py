@@ -1,6 +1,6 @@
 """``edgefashion predict ENGINE --rebuild``: a mismatched engine is refused without the flag and
-rebuilt (then used) with it. Needs TensorRT and a GPU; the CPU half of the flag (it reaches the
-backend) is tests/runtime/test_promises_selftest_cli.py::test_cli_predict_rebuild_on_an_onnx_file_says_engines_only.
+rebuilt (then used) with it. Needs TensorRT and a GPU; the CPU half of the flag (refused on a non-engine
+file) is tests/runtime/test_promises_selftest_cli.py::test_cli_predict_rebuild_on_an_onnx_file_says_engines_only.
 """
 from __future__ import annotations
 
