@@ -12,7 +12,12 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--out", help="output .onnx (default: MODEL.<precision>.onnx)")
     p.add_argument("--fp16-io", action="store_true", help="fp16 model inputs / outputs (default fp32)")
     p.add_argument("--calib", metavar="DIR_OR_LIST",
-                   help="calibration images: folder, list file or glob (int8: required)")
+                   help="calibration images: folder, list file or glob (int8: required; fp16: "
+                        "optional, for calibrated rounding)")
+    p.add_argument("--fp16-rounding", choices=("auto", "nearest", "calibrated"), default="auto",
+                   help="fp16 weights: round to nearest, or choose each weight's fp16 neighbour so "
+                        "the layer's output on the calibration images drifts least (auto: "
+                        "calibrated when --calib is given)")
     p.add_argument("--calib-method", choices=("entropy", "percentile", "minmax"), default="minmax")
     p.add_argument("--percentile", type=float, default=99.999, help="for --calib-method percentile")
     p.add_argument("--calib-size", type=int, default=256,
@@ -59,7 +64,7 @@ def run(args) -> int:
             calib_size=args.calib_size, calib_cache=cache, keep_fp32=args.keep_fp32,
             eval_images=args.eval_images, eval_size=args.eval_size,
             max_drop=None if args.no_gate else args.max_drop, min_agreement=args.min_agreement,
-            fp16_io=args.fp16_io,
+            fp16_io=args.fp16_io, fp16_rounding=args.fp16_rounding,
             batch_size=args.batch_size, threads=args.threads, report_path=args.report or "auto",
             percentile=args.percentile, quant_format=args.int8_format,
             activations=args.int8_activations,

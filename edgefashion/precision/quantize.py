@@ -58,11 +58,13 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
                   min_agreement: float = DEFAULT_MIN_AGREEMENT, fp16_io: bool = False,
                   batch_size: int = 8, calib_batch_size: int | None = None, threads: int | None = None,
                   report_path: str | Path | None = "auto", percentile: float = q8.DEFAULT_PERCENTILE,
-                  quant_format: str = "qdq", activations: str = "int8",
+                  quant_format: str = "qdq", activations: str = "int8", fp16_rounding: str = "auto",
                   self_test_images: int = selftest.DEFAULT_IMAGES, progress: bool = True, log: Callable[[str], None] | None = None) -> dict:
     """Make the ``precision`` version of ``src`` at ``dst`` (default ``<stem>.<precision>.onnx``).
 
-    calib: images (folder, list file, glob or list of paths) - int8 only, required there;
+    calib: images (folder, list file, glob or list of paths) - required for int8; for fp16 they
+    drive ``fp16_rounding`` ("auto": calibrated when given, precision/fp16_rounding.py; "nearest";
+    "calibrated": requires them);
     calib_cache: "auto" (``<dst>.calib.json``), a path, or None (no cache); keep_fp32: presets /
     patterns (see precision.graph.resolve_patterns), default ``DEFAULT_KEEP_FP32``; eval_images:
     default the calibration images not used for calibration, else the calibration images, else
@@ -103,7 +105,8 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
     with tempfile.TemporaryDirectory(dir=dst.parent, prefix=".edgefashion-quantize-") as tmp:
         cand = Path(tmp) / "candidate.onnx"
         if precision == "fp16":
-            result.update(_build_fp16(src, cand, keep, fp16_io))
+            result.update(_build_fp16(src, cand, keep, fp16_io, fp16_rounding, calib_paths, prep,
+                                      batch_size))
         else:
             result.update(_build_int8(src, cand, Path(tmp), calib, calib_paths, prep, method, keep,
                                       calib_cache, dst, calib_batch_size or batch_size, percentile,
@@ -170,22 +173,37 @@ def _eval_set(eval_images, held: list, calib_paths: list, precision: str) -> tup
         return held, "held-out calibration images (not used for calibration)"
     if calib_paths:
         what = "the calibration images themselves (no held-out images; optimistic)" \
-            if precision == "int8" else "the --calib images"
+            if precision == "int8" else \
+            "the --calib images (up to 32 of them chose the fp16 rounding; pass --eval to hold out)"
         return list(calib_paths), what
     return [], f"{NOISE_EVAL_IMAGES} seeded noise images (no images given; pass --eval)"
 
 
-def _build_fp16(src: Path, cand: Path, keep: list[str], fp16_io: bool) -> dict:
+def _build_fp16(src: Path, cand: Path, keep: list[str], fp16_io: bool, rounding: str = "nearest",
+                calib_paths: Sequence = (), prep=None, batch_size: int = 8) -> dict:
+    """rounding: "nearest", "calibrated" (precision/fp16_rounding.py, needs calibration images) or
+    "auto" (calibrated when calibration images are given)."""
     import onnx
 
     from edgefashion.precision.fp16 import convert_fp16, fp32_nodes
     from edgefashion.precision.graph import resolve_patterns
 
+    if rounding not in ("auto", "nearest", "calibrated"):
+        raise BadInput(f"fp16 rounding {rounding!r} must be auto, nearest or calibrated")
+    if rounding == "calibrated" and not calib_paths:
+        raise BadInput("calibrated fp16 rounding needs calibration images: pass --calib DIR_OR_LIST")
     model = onnx.load(str(src))
     named = resolve_patterns(model.graph, keep) if keep else []
     kept = fp32_nodes(model, named)
+    rounded: list[str] = []
+    if rounding != "nearest" and calib_paths:
+        from edgefashion.precision.fp16_rounding import calibrate_fp16_rounding
+
+        spread = list(calib_paths)[::max(1, len(calib_paths) // 32)][:32]  # every category
+        rounded = calibrate_fp16_rounding(model, cal.CalibrationImages(spread, prep, batch_size), kept)
     onnx.save(convert_fp16(model, fp16_io=fp16_io, keep_fp32_nodes=named), str(cand))
-    return {"fp16_io": bool(fp16_io), "fp32_nodes": kept}
+    return {"fp16_io": bool(fp16_io), "fp32_nodes": kept,
+            "rounding": "calibrated" if rounded else "nearest", "calibrated_nodes": len(rounded)}
 
 
 def _build_int8(src: Path, cand: Path, tmp: Path, calib, calib_paths: list, prep, method: str,
