@@ -18,6 +18,10 @@ each gated by two sigmoids) and vanishes in fp16; "normalized" (default) batch-n
 pooled level, multiplies (1 + n_i) and subtracts 1 - the product's interactions, unit scale -
 then scales by a learned per-channel factor initialised small, so a pretrained backbone starts
 undisturbed and the attention still gets gradient.
+
+``landmarks=True`` adds a heatmap landmark head (models/landmark_head.py) on the anchor's refined
+features and Lite stages 2 and 1: output "landmarks" (N, 8, 3), normalised (x, y, confidence), as
+landmark_attention's, trained with its heatmap L2 plus the soft-argmax distance.
 """
 from __future__ import annotations
 
@@ -28,7 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgefashion.errors import BadInput
+from edgefashion.labels.landmarks import LANDMARK_NAMES
 from edgefashion.models.attention import ChannelAttention, SpatialGate
+from edgefashion.models.landmark_head import LandmarkHead, default_loss, landmark_loss, read_landmarks
 from edgefashion.models.layers import fc_head, is_tracing
 from edgefashion.models.pretrained import PretrainedMixin
 from edgefashion.models.registry import register_model
@@ -52,6 +58,11 @@ class MSFANLiteConfig:
     head_dim: int = 512                    # 0: a linear classifier on the pooled features
     dropout: float = 0.2
     drop_path: float = 0.0                 # timm stochastic depth in the backbone (training only)
+    landmarks: bool = False                # a heatmap landmark head (stride 4) -> "landmarks"
+    heatmap_sigma: float = 0.04            # Gaussian target sigma, fraction of the input side
+    softargmax_beta: float = 40.0          # sharpness of the soft-argmax reading the heatmaps
+    landmark_weight: float = 100.0         # heatmap L2 weight (a mean over all pixels)
+    landmark_coord_weight: float = 5.0     # weight of the soft-argmax normalized distance
 
     def __post_init__(self) -> None:
         stages = tuple(sorted(set(int(s) for s in self.stages)))
@@ -70,6 +81,12 @@ class MSFANLiteConfig:
         if self.reduction < 1 or self.head_dim < 0 or not 0 <= self.dropout < 1:
             raise BadInput(f"reduction {self.reduction} must be >= 1, head_dim {self.head_dim} >= 0, "
                            f"dropout {self.dropout} in [0, 1)")
+        if self.heatmap_sigma <= 0 or self.softargmax_beta <= 0 or self.landmark_weight < 0 \
+                or self.landmark_coord_weight < 0:
+            raise BadInput(f"heatmap_sigma {self.heatmap_sigma} and softargmax_beta "
+                           f"{self.softargmax_beta} must be > 0, landmark_weight "
+                           f"{self.landmark_weight} and landmark_coord_weight "
+                           f"{self.landmark_coord_weight} >= 0")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -102,15 +119,37 @@ class MSFANLite(PretrainedMixin, nn.Module):
         feat = self.backbone.out_channels
         self.category_head = _head(feat, c.head_dim, num_categories, c.dropout)
         self.attribute_head = _head(feat, c.head_dim, num_attributes, c.dropout)
+        # heatmaps at stride 4: the anchor (stride 16) upsampled through stages 2 and 1
+        self.landmark_head = LandmarkHead(dim, [chans[2], chans[1]], len(LANDMARK_NAMES)) \
+            if c.landmarks else None
         self._set_weights_info(self.backbone.weights_info, c.backbone)
 
     @property
     def output_names(self) -> list[str]:
-        return ["category_logits", "attribute_logits"] + [f"gate{i}" for i in self.cfg.stages]
+        lm = ["landmarks"] if self.cfg.landmarks else []
+        return ["category_logits", "attribute_logits"] + lm + [f"gate{i}" for i in self.cfg.stages]
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """image: (N, 3, S, S) -> category_logits (N, C), attribute_logits (N, A),
-        gate{i} (N, 1, S/s_i, S/s_i) in [0, 1] for s_i = 4, 8, 16 (stages 1, 2, 3)."""
+        gate{i} (N, 1, S/s_i, S/s_i) in [0, 1] for s_i = 4, 8, 16 (stages 1, 2, 3);
+        with ``landmarks``: landmarks (N, 8, 3) normalised (x, y, confidence)."""
+        out = self._run(image)
+        out.pop("landmark_heatmaps", None)
+        return out
+
+    def training_forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        """forward plus, with ``landmarks``, "landmark_heatmaps" (N, 8, S/4, S/4) for the loss."""
+        return self._run(batch["image"])
+
+    def make_loss(self, schema, train_samples, train_cfg) -> nn.Module:
+        """The default category + attribute loss; with ``landmarks`` plus the landmark terms."""
+        c = self.cfg
+        if not c.landmarks:
+            return default_loss(schema, train_samples, train_cfg)
+        return landmark_loss(schema, train_samples, train_cfg, c.landmark_weight, c.heatmap_sigma,
+                             c.landmark_coord_weight)
+
+    def _run(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         s = self.cfg.input_size
         if not is_tracing() and (image.dim() != 4 or image.shape[1] != 3 or image.shape[-1] != s
                                  or image.shape[-2] != s):
@@ -121,10 +160,15 @@ class MSFANLite(PretrainedMixin, nn.Module):
             x = bb.stage(i, x)
             levels[i] = x
         product, gates = self._attend(levels)
-        x = bb.head(bb.stage(ANCHOR + 1, levels[ANCHOR] + product))
+        anchor = levels[ANCHOR] + product
+        x = bb.head(bb.stage(ANCHOR + 1, anchor))
         pooled = x.mean(dim=(2, 3))
         out = {"category_logits": self.category_head(pooled),
                "attribute_logits": self.attribute_head(pooled)}
+        if self.landmark_head is not None:
+            heat = self.landmark_head(anchor, [levels[2], levels[1]])
+            out["landmarks"] = read_landmarks(heat, self.cfg.softargmax_beta)
+            out["landmark_heatmaps"] = heat
         out.update({f"gate{i}": gates[i] for i in self.cfg.stages})
         return out
 
