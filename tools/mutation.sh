@@ -6,6 +6,9 @@
 #   tools/mutation.sh                         # every module in targets.txt
 #   tools/mutation.sh runtime/preprocess.py   # one module
 #   MUTATION_SURVIVORS_ONLY=1 tools/mutation.sh runtime/preprocess.py   # after adding tests
+#   MUTATION_ONLY=run_self_test,_check tools/mutation.sh runtime/selftest.py   # a sample of functions
+#   MUTATION_CHILDREN=1 MUTATION_NICE=5 MUTATION_MEM_KB=4194304 tools/mutation.sh runtime/predictor.py
+#                                             # one child, nice 5, 4 GiB address space per process
 #
 # Needs: pip install mutmut (>= 3). Works in build/mutation/<module>/ (a copy of edgefashion/ and
 # tests/); writes build/mutation/<module>/summary.json and survivors.txt, and prints the score.
@@ -18,6 +21,9 @@ export EDGEFASHION_DATA="${EDGEFASHION_DATA:-$ROOT/../shared/data}"
 export PYTHONPATH="$ROOT/tools/mutation${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1   # one thread per worker: the machine is shared
 CHILDREN="${MUTATION_CHILDREN:-2}"
+NICE="${MUTATION_NICE:-10}"                  # niceness of the mutmut process and its children
+# optional address-space cap per process (KiB) so a runaway mutant cannot take the machine
+[ -n "${MUTATION_MEM_KB:-}" ] && ulimit -v "$MUTATION_MEM_KB"
 
 write_config() {  # mutmut reads its [mutmut] section from setup.cfg in the folder it runs in
     {
@@ -43,10 +49,15 @@ for target in "${modules[@]}"; do
     tests=("${fields[@]:1}")
     # module:func1,func2 -> only the mutants of those module-level functions
     patterns=()
-    if [[ "${fields[0]}" == *:* ]]; then
+    only="${MUTATION_ONLY:-}"   # e.g. MUTATION_ONLY=run_self_test,Predictor.__call__ : a sample
+    [ -z "$only" ] && [[ "${fields[0]}" == *:* ]] && only="${fields[0]#*:}"
+    if [ -n "$only" ]; then
         dotted="edgefashion.$(echo "${mod%.py}" | tr / .)"
-        IFS=, read -r -a funcs <<< "${fields[0]#*:}"
-        for f in "${funcs[@]}"; do patterns+=("$dotted.x_${f}__mutmut_*"); done
+        IFS=, read -r -a funcs <<< "$only"
+        for f in "${funcs[@]}"; do
+            if [[ "$f" == *.* ]]; then patterns+=("$dotted.xǁ${f%%.*}ǁ${f#*.}__mutmut_*")  # a method
+            else patterns+=("$dotted.x_${f}__mutmut_*"); fi
+        done
     fi
     work="$ROOT/build/mutation/${mod//\//_}"
     if [ "${MUTATION_SURVIVORS_ONLY:-0}" = 1 ] && [ -f "$work/summary.json" ]; then
@@ -56,7 +67,7 @@ for target in "${modules[@]}"; do
         rm -f "$work/mutants/mutmut-stats.json"  # which tests cover what: collect it again
         echo "== $mod: re-checking ${#left[@]} survivors"
         if [ ${#left[@]} -gt 0 ]; then
-            (cd "$work" && nice -n 10 "$MUTMUT" run --max-children "$CHILDREN" "${left[@]}" >> run.log 2>&1) || {
+            (cd "$work" && nice -n "$NICE" "$MUTMUT" run --max-children "$CHILDREN" "${left[@]}" >> run.log 2>&1) || {
                 echo "mutmut failed for $mod; see $work/run.log" >&2; exit 1; }
         fi
         (cd "$work" && "$PY" "$ROOT/tools/mutation/summary.py" "edgefashion/$mod" "${patterns[@]}")
@@ -67,7 +78,7 @@ for target in "${modules[@]}"; do
     find "$work" -name __pycache__ -prune -exec rm -rf {} +
     write_config "$work"
     echo "== $mod ${patterns[*]}: ${tests[*]}"
-    (cd "$work" && nice -n 10 "$MUTMUT" run --max-children "$CHILDREN" "${patterns[@]}" > run.log 2>&1) || {
+    (cd "$work" && nice -n "$NICE" "$MUTMUT" run --max-children "$CHILDREN" "${patterns[@]}" > run.log 2>&1) || {
         echo "mutmut failed for $mod; see $work/run.log" >&2; tail -c 2000 "$work/run.log" >&2; exit 1; }
     (cd "$work" && "$PY" "$ROOT/tools/mutation/summary.py" "edgefashion/$mod" "${patterns[@]}")
 done

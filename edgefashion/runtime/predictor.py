@@ -121,7 +121,7 @@ class Predictor:
         if found is not None:
             return found
         specs = self.backend.input_specs
-        shape = next(iter(specs.values())).shape if len(specs) == 1 else (None,)
+        shape = specs[split_inputs(specs)[0]].shape  # the image input's, also beside a "known" input
         size = shape[-1] if len(shape) == 4 and isinstance(shape[-1], int) else 224
         return _prep.PreprocessConfig(input_size=size)
 
