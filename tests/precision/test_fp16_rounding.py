@@ -2,6 +2,8 @@
 fp32, and a smaller drift from fp32 than round-to-nearest on real photos."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -78,3 +80,19 @@ def test_nearest_rounding_leaves_weights_alone(onnx_path, calib_photos, eval_pho
     conv = next(n for n in out.graph.node if n.op_type == "Conv" and n.input[1] in src)
     w = next(numpy_helper.to_array(i) for i in out.graph.initializer if i.name == conv.input[1])
     assert np.array_equal(w, src[conv.input[1]].astype(np.float16))
+
+
+def test_cli_fp16_rounding_flag(onnx_path, calib_photos, tmp_path, capsys):
+    from edgefashion.cli.main import main
+
+    out = tmp_path / "cli.fp16.onnx"
+    assert main(["quantize", str(onnx_path), "--precision", "fp16", "--fp16-rounding", "calibrated",
+                 "-o", str(out)]) == 2
+    assert "needs calibration images" in capsys.readouterr().err and not out.exists()
+    calib = tmp_path / "calib.txt"
+    calib.write_text("\n".join(str(p) for p in calib_photos[:8]))
+    assert main(["quantize", str(onnx_path), "--precision", "fp16", "--fp16-rounding", "calibrated",
+                 "--calib", str(calib), "--no-gate", "--quiet", "--json", "-o", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rounding"] == "calibrated" and result["calibrated_nodes"] > 10 and out.exists()
+    assert "32 of them chose the fp16 rounding" in result["eval"]["source"]
