@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from edgefashion.errors import ExportError
+from edgefashion.export.empty_heads import replace_empty_gemms
 from edgefashion.export.metadata import build_metadata, set_onnx_metadata
 from edgefashion.labels import LabelSchema
 from edgefashion.runtime.preprocess import PreprocessConfig
@@ -157,6 +158,7 @@ def _finish(path: Path, simplify: bool):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = onnxslim.slim(model)
+    replace_empty_gemms(model)  # a head with no outputs (0 attributes): OpenVINO cannot read its Gemm
     onnx.checker.check_model(model)
     return model
 

@@ -156,11 +156,7 @@ class OpenVINOBackend(Backend):
             raise ModelFileError(f"OpenVINO reads .onnx or IR .xml (+ .bin) files, not {str(self.path)!r}; "
                                  "export the model with `edgefashion export`")
         props = onnx_metadata_props(self.path) if suffix == ".onnx" else None  # ModelFileError if not ONNX
-        try:
-            model = self.core.read_model(str(self.path))
-        except Exception as e:  # OpenVINO raises RuntimeError with a multi-line trace
-            raise ModelFileError(f"OpenVINO cannot read {str(self.path)!r}: {_first_line(e)}; re-export "
-                                 "the model, or check the openvino version supports its opset") from e
+        model = read_ov_model(self.core, self.path)
         where = repr(str(self.path))
         if props is not None:
             meta = parse_metadata(props[METADATA_KEY], where) if METADATA_KEY in props else None
@@ -264,12 +260,34 @@ def save_ir(src: str | Path, xml: str | Path | None = None, compress_to_fp16: bo
     if dst.resolve() == src.resolve():
         raise BadInput(f"the IR path {str(dst)!r} is the source itself; pick another name")
     meta = _read_metadata(src)
-    model = ov.Core().read_model(str(src))
+    model = read_ov_model(ov.Core(), src)
     if meta is not None:
         model.set_rt_info(json.dumps(meta), RT_INFO_PATH)
     dst.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, str(dst), compress_to_fp16=bool(compress_to_fp16))
     return dst
+
+
+def read_ov_model(core, path: Path):
+    """``core.read_model(path)``; an ONNX file exported before empty heads were rewritten (a Gemm
+    with a (0, K) weight, export/empty_heads.py) is rewritten in memory and read again."""
+    try:
+        return core.read_model(str(path))
+    except Exception as e:  # OpenVINO raises RuntimeError with a multi-line trace
+        error = e
+    if path.suffix.lower() == ".onnx":
+        import onnx
+
+        from edgefashion.export.empty_heads import replace_empty_gemms
+
+        model = onnx.load(str(path))
+        if replace_empty_gemms(model):
+            try:
+                return core.read_model(model.SerializeToString(), b"")
+            except Exception as e:  # noqa: BLE001 - reported below, with the first error
+                error = e
+    raise ModelFileError(f"OpenVINO cannot read {str(path)!r}: {_first_line(error)}; re-export the "
+                         "model, or check the openvino version supports its opset") from error
 
 
 def _read_metadata(path: Path) -> dict | None:
