@@ -9,9 +9,10 @@ clothing-small/train, evaluated on every validation photo), and collects their r
 fp16 >= 99.9 %, int8 >= 99 % top-1 agreement with fp32.
 
 fp16 gets ``--calib`` too, so its weights use calibrated rounding (precision/fp16_rounding.py);
-``--fp16-rounding nearest`` gives plain round-to-nearest. int8 keeps ``--int8-keep-fp32`` in fp32:
-by default the first conv, the heads, the attention gates and the first two Lite stages (blocks.0,
-blocks.1), which a per-tensor comparison with fp32 showed to add most of the int8 drift.
+``--fp16-rounding nearest`` gives plain round-to-nearest. int8 uses ``quantize``'s own defaults for
+an EfficientNet-Lite backbone (entropy ranges; the first conv, the heads, the attention gates and the
+first two Lite stages in fp32: benchmarks/int8_settings.py) unless ``--calib-method`` /
+``--int8-keep-fp32`` say otherwise.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _summary(report: dict) -> dict:
                       for k, v in report["accuracy"]["outputs"].items() if "skipped" not in v}
     gate = report["accuracy"].get("gate", {})
     out["gate"] = {"passed_all_rules": not gate.get("failed"), "failed": gate.get("failed")}
-    for key in ("keep_fp32", "calibration", "rounding", "calibrated_nodes"):
+    for key in ("keep_fp32", "method", "defaults_for", "calibration", "rounding", "calibrated_nodes"):
         if key in report:
             out[key] = report[key]
     return out
@@ -49,10 +50,10 @@ def main(argv=None) -> int:
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("--data", type=Path, default=DATA / "clothing-small")
     ap.add_argument("--work", type=Path, help="where the .onnx files go (default: beside the checkpoint)")
-    ap.add_argument("--calib-method", default="minmax", choices=("entropy", "percentile", "minmax"))
+    ap.add_argument("--calib-method", choices=("entropy", "percentile", "minmax"),
+                    help="default: quantize's default for the model")
     ap.add_argument("--fp16-rounding", default="calibrated", choices=("calibrated", "nearest"))
-    ap.add_argument("--int8-keep-fp32", nargs="+",
-                    default=["first-conv", "heads", "gates", "*blocks.0.*", "*blocks.1.*"])
+    ap.add_argument("--int8-keep-fp32", nargs="+", help="default: quantize's default for the model")
     ap.add_argument("--calib-size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, required=True)
@@ -71,10 +72,11 @@ def main(argv=None) -> int:
         return 1
     results = {}
     fp16_extra = ["--calib", str(train)] if args.fp16_rounding == "calibrated" else []
+    int8_options = [*(["--calib-method", args.calib_method] if args.calib_method else []),
+                    *(["--keep-fp32", *args.int8_keep_fp32] if args.int8_keep_fp32 else [])]
     for precision, extra in (("fp16", fp16_extra),
                              ("int8", ["--calib", str(train), "--calib-size", str(args.calib_size),
-                                       "--calib-method", args.calib_method,
-                                       "--keep-fp32", *args.int8_keep_fp32])):
+                                       *int8_options])):
         out = Path(f"{stem}.{precision}.onnx")
         rc = cli(["quantize", str(fp32), "--precision", precision, "-o", str(out), "--eval", str(val),
                   "--eval-size", str(n_val), "--threads", str(args.threads), "--no-gate", "--quiet",

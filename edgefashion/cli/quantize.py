@@ -18,7 +18,9 @@ def add_parser(sub) -> None:
                    help="fp16 weights: round to nearest, or choose each weight's fp16 neighbour so "
                         "the layer's output on the calibration images drifts least (auto: "
                         "calibrated when --calib is given)")
-    p.add_argument("--calib-method", choices=("entropy", "percentile", "minmax"), default="minmax")
+    p.add_argument("--calib-method", choices=("entropy", "percentile", "minmax"),
+                   help="int8 activation ranges (default: the model's own; entropy for an "
+                        "EfficientNet-Lite backbone, else minmax)")
     p.add_argument("--percentile", type=float, default=99.999, help="for --calib-method percentile")
     p.add_argument("--calib-size", type=int, default=256,
                    help="images used for calibration (the rest are evaluation images)")
@@ -28,7 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--no-calib-cache", action="store_true", help="neither read nor write a cache")
     p.add_argument("--keep-fp32", nargs="+", metavar="PATTERN",
                    help="nodes left unquantized: presets gates, first-conv, heads; op:<OpType>; a "
-                        "glob or substring of node names; 'none' (int8 default: first-conv heads)")
+                        "glob or substring of node names; 'none' (int8 default: first-conv heads; with an "
+                        "EfficientNet-Lite backbone also gates '*blocks.0.*' '*blocks.1.*')")
     p.add_argument("--eval", metavar="DIR_OR_LIST", dest="eval_images",
                    help="evaluation images (default: held-out calibration images)")
     p.add_argument("--eval-size", type=int, default=500, help="at most this many evaluation images")

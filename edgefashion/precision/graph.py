@@ -104,10 +104,29 @@ def head_nodes(graph, outputs: Sequence[str] = ("category_logits", "attribute_lo
 
 
 def empty_nodes(graph) -> list[str]:
-    """Nodes with a zero-size initializer input (e.g. the attribute head of a schema without
-    attributes): their output is empty, and quantization tools cannot take the range of nothing."""
-    empty = {i.name for i in graph.initializer if int(np.prod(i.dims)) == 0}
-    return [n.name for n in graph.node if any(i in empty for i in n.input)]
+    """Nodes whose output is empty (e.g. the attribute head of a schema without attributes): a
+    zero-size initializer input (a Gemm with a (0, K) weight), a Slice with equal constant starts
+    and ends (what export/empty_heads.py writes instead of that Gemm), and every node reading only
+    such outputs. Quantization tools cannot take the range of nothing (the histogram calibrators
+    fail on an empty tensor)."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in graph.initializer}
+    empty_inits = {n for n, i in inits.items() if int(np.prod(i.dims)) == 0}
+    empty_tensors: set[str] = set()
+    found = []
+    for node in graph.node:  # topologically sorted
+        data = [i for i in node.input if i and i not in inits]
+        empty = any(i in empty_inits for i in node.input) or (
+            bool(data) and all(i in empty_tensors for i in data))
+        if not empty and node.op_type == "Slice" and len(node.input) >= 3 \
+                and node.input[1] in inits and node.input[2] in inits:
+            starts, ends = (numpy_helper.to_array(inits[node.input[k]]) for k in (1, 2))
+            empty = starts.shape == ends.shape and bool(np.all(starts == ends))
+        if empty:
+            found.append(node.name)
+            empty_tensors.update(node.output)
+    return found
 
 
 def preset_nodes(graph, preset: str) -> list[str]:

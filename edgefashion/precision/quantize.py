@@ -35,6 +35,14 @@ from edgefashion.runtime.preprocess import preprocess_batch
 
 PRECISIONS = ("fp16", "int8")
 DEFAULT_KEEP_FP32 = {"fp16": (), "int8": ("first-conv", "heads")}
+# int8 defaults for an EfficientNet-Lite backbone (msfan_lite, or a student on a Lite backbone),
+# measured on clothing-small/validation (benchmarks/int8_settings.py, results/int8_settings_*.json):
+# its first two stages (stride 2 and 4) and the gate convs carry most of the int8 drift, and the
+# linear-bottleneck outputs have rare large activations that minmax ranges waste int8 steps on.
+# MSFAN's defaults (minmax, first conv and heads) gave 98.0 % top-1 agreement on msfan_lite
+# at 192 px; these gave 99.7 %.
+LITE_INT8_DEFAULTS = {"keep_fp32": ("first-conv", "heads", "gates", "*blocks.0.*", "*blocks.1.*"),
+                      "method": "entropy"}
 NOISE_EVAL_IMAGES = 16
 
 
@@ -44,6 +52,15 @@ def default_output(src: str | Path, precision: str) -> Path:
     return src.with_name(f"{src.stem}.{precision}.onnx")
 
 
+def int8_defaults(meta: dict) -> dict:
+    """The int8 keep-fp32 patterns and calibration method for the model ``meta`` describes, and
+    what they were chosen for ("efficientnet_lite" or "default")."""
+    backbone = str((meta.get("model_config") or {}).get("backbone") or "")
+    if meta.get("model") == "msfan_lite" or backbone.startswith("efficientnet_lite"):
+        return {**LITE_INT8_DEFAULTS, "for": "efficientnet_lite"}
+    return {"keep_fp32": DEFAULT_KEEP_FP32["int8"], "method": q8.DEFAULT_METHOD, "for": "default"}
+
+
 def report_path_for(dst: str | Path) -> Path:
     """``x.onnx`` -> ``x.onnx.report.json``."""
     dst = Path(dst)
@@ -51,7 +68,7 @@ def report_path_for(dst: str | Path) -> Path:
 
 
 def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str = "fp16", *,
-                  calib=None, method: str = q8.DEFAULT_METHOD, calib_size: int | None = 256,
+                  calib=None, method: str | None = None, calib_size: int | None = 256,
                   calib_cache: str | Path | None = "auto", keep_fp32: Sequence[str] | None = None,
                   eval_images=None, eval_size: int | None = 500,
                   max_drop: float | None = DEFAULT_MAX_DROP,
@@ -65,8 +82,11 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
     calib: images (folder, list file, glob or list of paths) - required for int8; for fp16 they
     drive ``fp16_rounding`` ("auto": calibrated when given, precision/fp16_rounding.py; "nearest";
     "calibrated": requires them);
+    method: the int8 calibration method; method and keep_fp32 default to the model's own
+    (``int8_defaults``: ``LITE_INT8_DEFAULTS`` for an EfficientNet-Lite backbone, else minmax and
+    ``DEFAULT_KEEP_FP32``);
     calib_cache: "auto" (``<dst>.calib.json``), a path, or None (no cache); keep_fp32: presets /
-    patterns (see precision.graph.resolve_patterns), default ``DEFAULT_KEEP_FP32``; eval_images:
+    patterns (see precision.graph.resolve_patterns); eval_images:
     default the calibration images not used for calibration, else the calibration images, else
     seeded noise (the report says which). Returns the result dict (also embedded and saved).
     """
@@ -87,8 +107,11 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
     max_drop = check_max_drop(max_drop)
     rules = GateRules(DEFAULT_MAX_DROP if max_drop is None else max_drop, min_agreement)
     prep, schema = preprocess_from_metadata(meta), schema_from_metadata(meta)
-    keep = list(DEFAULT_KEEP_FP32[precision] if keep_fp32 is None else keep_fp32)
+    defaults = int8_defaults(meta) if precision == "int8" else {
+        "keep_fp32": DEFAULT_KEEP_FP32[precision], "method": None, "for": "fp16"}
+    keep = list(defaults["keep_fp32"] if keep_fp32 is None else keep_fp32)
     keep = [k for k in keep if k and k.lower() != "none"]
+    method = defaults["method"] if method is None else method
 
     if precision == "int8":
         q8.check_method(method)
@@ -96,7 +119,7 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
                                                        eval_size)
     result = {
         "precision": precision, "source": {"path": str(src), "sha256": cal.model_digest(src)},
-        "output": str(dst), "keep_fp32": keep,
+        "output": str(dst), "keep_fp32": keep, "defaults_for": defaults["for"],
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "eval": {"source": eval_source, "num_images": len(eval_paths) or NOISE_EVAL_IMAGES},
     }
