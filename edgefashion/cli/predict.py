@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
                    "TensorRT / GPU is rebuilt from the ONNX its sidecar records (accuracy-gated)")
     p.add_argument("--self-test", action="store_true",
                    help="check the model on the reference inputs it carries before predicting")
-    p.add_argument("--save-vis", metavar="DIR", help="write images with labels and attention overlaid")
+    p.add_argument("--save-vis", metavar="DIR", help="write images with labels and attention overlaid "
+                   "(the class activation map \"cam\" when the model has one, else the gates)")
     p.add_argument("-o", "--output", help="write the results here instead of standard output")
     p.set_defaults(run=run)
 
@@ -88,7 +89,9 @@ def _row(p, top_k: int) -> dict:
         return {"image": p.source, "category": "ERROR", "score": "", "top-k": str(p.error),
                 "attributes": ""}
     top = ", ".join(f"{n} {s:.2f}" for n, s in p.category.top(top_k))
-    attrs = "; ".join(f"{g}: {', '.join(v)}" for g, v in p.attributes.items() if v)
+    answers = {g: f"{v} {s:.2f}" for g, (v, s) in p.groups.items()}  # exclusive groups' answers
+    attrs = "; ".join(f"{g}: {answers[g] if g in answers else ', '.join(v)}"
+                      for g, v in p.attributes.items() if v or g in answers)
     return {"image": p.source, "category": p.category.label,
             "score": f"{p.category.score:.3f}", "top-k": top, "attributes": attrs or "-"}
 

@@ -48,6 +48,19 @@ def add_parser(sub) -> None:
                      help="random resized crop / box jitter + colour jitter strength (flip always)")
     rec.add_argument("--ema", type=float, nargs="?", const=0.998, default=None, metavar="DECAY",
                      help="validate and save an EMA of the weights (decay 0.998 when given alone)")
+    rec.add_argument("--head-epochs", type=int,
+                     help="LP-FT: first fit the heads on cached frozen features for N epochs "
+                     "(fine-tune default 40; 0 = off; models with shared pooled heads)")
+    rec.add_argument("--head-warmup", type=float,
+                     help="or: train only the new layers (backbone frozen) for this fraction of "
+                     "training first (0 = off, the default)")
+    rec.add_argument("--attribute-loss", choices=["grouped", "paper"],
+                     help="grouped (default): softmax cross-entropy per exclusive group, "
+                     "--multilabel-loss for the other groups, each group's loss normalised; paper: "
+                     "the MSFAN paper's weighted BCE on every attribute")
+    rec.add_argument("--multilabel-loss", choices=["asymmetric", "focal", "bce"],
+                     help="loss of the multi-label groups under --attribute-loss grouped "
+                     "(default asymmetric)")
     rec.add_argument("--lr-step", type=int, help="paper schedule: divide the lr every N epochs (2)")
     rec.add_argument("--lr-gamma", type=float, help="paper schedule: the factor (0.1)")
     p.add_argument("--w-category", type=float, default=1.0)
@@ -142,7 +155,10 @@ def train_config(args):
         backbone_lr_mult=args.backbone_lr_mult, layer_decay=args.layer_decay,
         freeze_layers=args.freeze_layers, warmup=args.warmup, min_lr_ratio=args.min_lr_ratio,
         label_smoothing=args.label_smoothing, augment=args.augment, ema=args.ema,
-        lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, w_category=args.w_category,
+        lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, head_warmup=args.head_warmup,
+        head_epochs=args.head_epochs,
+        attribute_loss=args.attribute_loss, multilabel_loss=args.multilabel_loss,
+        w_category=args.w_category,
         w_attributes=args.w_attributes,
         unknown_labels=tuple(int(v) for v in args.unknown_labels.split(",")),
         max_minutes=args.max_minutes, max_steps=args.max_steps, num_workers=args.workers,
@@ -157,7 +173,8 @@ def recipe_summary(cfg) -> str:
         f", first {cfg.freeze_layers} backbone stages frozen" if cfg.freeze_layers else "")
     return (f"{cfg.optimizer} lr {cfg.lr:g} (backbone x{cfg.backbone_lr_mult:g}{layers}), warm-up "
             f"{cfg.warmup:.0%} then cosine to {cfg.min_lr_ratio:g}x, label smoothing "
-            f"{cfg.label_smoothing:g}, augment {cfg.augment}, ema {cfg.ema or 'off'}")
+            f"{cfg.label_smoothing:g}, augment {cfg.augment}, ema {cfg.ema or 'off'}, head warm-up "
+            f"{cfg.head_warmup:.0%}, head epochs {cfg.head_epochs}, attribute loss {cfg.attribute_loss}")
 
 
 def build_model(name: str, schema, opts: dict, input_size: int, pretrained: str | None,

@@ -41,6 +41,9 @@ class LabelSchema:
     ``applicability`` maps a category name or a category type ("upper", ...) to the attribute
     groups and/or attribute names that apply to it; a category not covered gets every attribute.
     ``exclusive_groups`` are the groups in which at most one attribute may be predicted.
+    ``softmax_groups`` (a subset of them) are the groups whose logits were trained as one softmax
+    (cross-entropy over the group's values): their scores are the softmax over the group and the
+    group answers its best value. Older artifacts have none: every attribute is a sigmoid.
     """
 
     categories: tuple[Category, ...]
@@ -48,6 +51,7 @@ class LabelSchema:
     groups: tuple[str, ...] = ()
     exclusive_groups: tuple[str, ...] = ()
     applicability: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    softmax_groups: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "categories", tuple(self.categories))
@@ -55,6 +59,7 @@ class LabelSchema:
         groups = tuple(self.groups) or tuple(dict.fromkeys(a.group for a in self.attributes))
         object.__setattr__(self, "groups", groups)
         object.__setattr__(self, "exclusive_groups", tuple(self.exclusive_groups))
+        object.__setattr__(self, "softmax_groups", tuple(self.softmax_groups))
         object.__setattr__(
             self, "applicability", {k: tuple(v) for k, v in dict(self.applicability).items()}
         )
@@ -87,6 +92,10 @@ class LabelSchema:
         for g in self.exclusive_groups:
             if g not in self.groups:
                 raise SchemaError(f"exclusive group {g!r} is not a group; known: {', '.join(self.groups)}")
+        for g in self.softmax_groups:
+            if g not in self.exclusive_groups:
+                raise SchemaError(f"softmax group {g!r} is not a mutually exclusive group; exclusive: "
+                                  f"{', '.join(self.exclusive_groups) or 'none'}")
         keys = set(self.category_names) | set(CATEGORY_TYPES)
         targets = set(self.groups) | set(self.attribute_names)
         for key, values in self.applicability.items():
@@ -128,6 +137,11 @@ class LabelSchema:
             out[a.group].append(i)
         return out
 
+    def softmax_indices(self) -> list[list[int]]:
+        """Attribute indices of each softmax group (empty for artifacts trained with sigmoids)."""
+        groups = self.group_indices()
+        return [groups[g] for g in self.softmax_groups if groups[g]]
+
     def applicability_mask(self) -> np.ndarray:
         """(C, A) bool: True where attribute a may be reported for category c."""
         mask = np.ones((self.num_categories, self.num_attributes), dtype=bool)
@@ -161,6 +175,7 @@ class LabelSchema:
         d = dict(
             categories=self.categories, attributes=self.attributes, groups=self.groups,
             exclusive_groups=self.exclusive_groups, applicability=self.applicability,
+            softmax_groups=self.softmax_groups,
         )
         d.update(changes)
         return LabelSchema(**d)
@@ -186,6 +201,7 @@ class LabelSchema:
             "groups": list(self.groups),
             "exclusive_groups": list(self.exclusive_groups),
             "applicability": {k: list(v) for k, v in self.applicability.items()},
+            "softmax_groups": list(self.softmax_groups),
         }
 
     @classmethod
@@ -205,6 +221,7 @@ class LabelSchema:
                 groups=tuple(d.get("groups", ())),
                 exclusive_groups=tuple(d.get("exclusive_groups", ())),
                 applicability=d.get("applicability", {}),
+                softmax_groups=tuple(d.get("softmax_groups", ())),
             )
         except (KeyError, TypeError, AttributeError) as e:
             raise SchemaError(f"not a valid LabelSchema dictionary (missing or wrong field: {e})") from e

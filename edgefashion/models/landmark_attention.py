@@ -192,10 +192,6 @@ class LandmarkLoss(nn.Module):
 
 def _base_loss(schema, train_samples, train_cfg) -> nn.Module:
     """The default category + attribute loss (training.losses.MultiTaskLoss)."""
-    from edgefashion.data import attribute_matrix
-    from edgefashion.training.losses import MultiTaskLoss, attribute_weights
+    from edgefashion.training.losses import multitask_loss
 
-    labels = attribute_matrix(train_samples, schema.num_attributes)
-    w_pos, w_neg = attribute_weights(labels, train_cfg.unknown_labels)
-    return MultiTaskLoss(w_pos, w_neg, train_cfg.w_category, train_cfg.w_attributes,
-                         train_cfg.unknown_labels)
+    return multitask_loss(schema, train_samples, train_cfg)

@@ -4,6 +4,8 @@ Semantics (DESIGN.md): category = softmax, top-k. Attributes = sigmoid; a label 
 its score >= its threshold; attributes not applicable to the predicted (top-1) category are dropped;
 then in each mutually exclusive group at most one label survives, the highest-scoring one.
 Applicability is applied before exclusivity, so the best *applicable* label of a group wins.
+Groups the model was trained on as one softmax (``schema.softmax_groups``) score as a softmax over
+the group and always answer their best applicable value (no threshold): a group answer.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ class Postprocessed:
     category_probs: np.ndarray    # (N, C) float32
     top_indices: np.ndarray       # (N, k) int64, best first
     top_probs: np.ndarray         # (N, k) float32
-    attribute_scores: np.ndarray  # (N, A) float32 sigmoid scores
+    attribute_scores: np.ndarray  # (N, A) float32 scores (sigmoid; softmax within softmax groups)
     attribute_labels: np.ndarray  # (N, A) bool predicted labels
 
 
@@ -70,21 +72,39 @@ def resolve_thresholds(schema, threshold: Threshold = None) -> np.ndarray:
     return arr
 
 
+def group_value(attribute: str, group: str) -> str:
+    """An attribute's value within its group: "baseColour=Blue" -> "Blue" (other names as they are)."""
+    prefix = f"{group}="
+    return attribute[len(prefix):] if attribute.startswith(prefix) else attribute
+
+
 def exclusive_indices(schema) -> list[np.ndarray]:
     """Attribute indices of each mutually exclusive group."""
     groups = schema.group_indices()
     return [np.asarray(groups[g], dtype=np.int64) for g in schema.exclusive_groups if groups[g]]
 
 
+def attribute_scores(logits: np.ndarray, schema) -> np.ndarray:
+    """(N, A) scores: the sigmoid of each logit; a softmax over each softmax group's logits."""
+    scores = sigmoid(logits)
+    for idx in schema.softmax_indices():
+        scores[:, idx] = softmax(np.asarray(logits)[:, idx], axis=1)
+    return scores
+
+
 def select_attributes(scores: np.ndarray, thresholds: np.ndarray, top1: np.ndarray | None = None,
                       applicability: np.ndarray | None = None,
-                      exclusive: Sequence[np.ndarray] = ()) -> np.ndarray:
+                      exclusive: Sequence[np.ndarray] = (),
+                      answered: Sequence[Sequence[int]] = ()) -> np.ndarray:
     """Predicted attribute labels (N, A) bool.
 
-    scores: (N, A) sigmoid scores; thresholds: (A,); top1: (N,) predicted category per image;
-    applicability: (C, A) bool; exclusive: index arrays of the mutually exclusive groups.
+    scores: (N, A) scores; thresholds: (A,); top1: (N,) predicted category per image;
+    applicability: (C, A) bool; exclusive: index arrays of the mutually exclusive groups;
+    answered: index lists of the (softmax) groups that answer their best value whatever its score.
     """
     labels = scores >= thresholds[None, :]
+    for idx in answered:
+        labels[:, idx] = True
     if applicability is not None and top1 is not None:
         labels &= applicability[top1]
     for idx in exclusive:
@@ -118,9 +138,10 @@ def postprocess(outputs: Mapping[str, np.ndarray], schema, top_k: int = 5,
     cat_logits, attr_logits = check_outputs(outputs, schema)
     probs = softmax(cat_logits, axis=1)
     idx, vals = topk(probs, top_k)
-    scores = sigmoid(attr_logits)
+    scores = attribute_scores(attr_logits, schema)
     labels = select_attributes(
         scores, resolve_thresholds(schema, threshold), idx[:, 0],
         schema.applicability_mask() if schema.applicability else None, exclusive_indices(schema),
+        schema.softmax_indices(),
     )
     return Postprocessed(probs, idx, vals, scores, labels)

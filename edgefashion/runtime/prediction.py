@@ -44,8 +44,9 @@ class CategoryResult:
 class Prediction:
     """What the model says about one image.
 
-    ``attributes``: group -> predicted attribute names (highest score first); ``scores``: every
-    attribute's sigmoid score; ``gates``: gate / attention maps name -> (h, w) float32 in [0, 1]
+    ``attributes``: group -> predicted attribute names (highest score first); ``groups``: each
+    mutually exclusive group's answer, (value, score), its best applicable value (a softmax score
+    for groups trained as one softmax); ``scores``: every attribute's score; ``gates``: gate / attention maps name -> (h, w) float32 in [0, 1]
     over the model input; ``landmarks``: name -> (x, y, confidence), x / y in image pixels;
     ``embedding``: the retrieval embedding (D,), L2-normalised; ``error``: the exception when
     this image could not be read (then ``category`` is None); ``timings``: milliseconds per stage,
@@ -55,6 +56,7 @@ class Prediction:
     source: str
     category: CategoryResult | None = None
     attributes: dict[str, list[str]] = field(default_factory=dict)
+    groups: dict[str, tuple[str, float]] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     gates: dict[str, np.ndarray] = field(default_factory=dict)
     landmarks: dict[str, tuple[float, float, float]] | None = None  # name -> (x, y, confidence)
@@ -82,6 +84,7 @@ class Prediction:
             "source": self.source,
             "category": self.category.to_dict() if self.category else None,
             "attributes": {g: list(v) for g, v in self.attributes.items()},
+            "groups": {g: [v, float(p)] for g, (v, p) in self.groups.items()},
         }
         if scores:
             d["scores"] = {k: float(v) for k, v in self.scores.items()}
@@ -105,6 +108,7 @@ class Prediction:
             source=d["source"],
             category=CategoryResult.from_dict(d["category"]) if d.get("category") else None,
             attributes={g: list(v) for g, v in d.get("attributes", {}).items()},
+            groups={g: (str(v), float(p)) for g, (v, p) in d.get("groups", {}).items()},
             scores={k: float(v) for k, v in d.get("scores", {}).items()},
             gates={k: np.asarray(v, np.float32) for k, v in d.get("gates", {}).items()},
             landmarks=None if d.get("landmarks") is None else {

@@ -77,6 +77,7 @@ class ScoreSmoother:
         self.leave = np.minimum(np.clip(leave, 0.0, 1.0), self.enter)
         self._apply = schema.applicability_mask() if schema.applicability else None
         self._exclusive = exclusive_indices(schema)
+        self._answered = schema.softmax_indices()
         self.reset()
 
     def reset(self) -> None:
@@ -100,7 +101,7 @@ class ScoreSmoother:
         # select_attributes keeps labels with score >= threshold: 0 keeps every "on" label, 2 none
         thr = np.where(self.on, 0.0, 2.0).astype(np.float32)
         labels = select_attributes(ss[None], thr, np.array([self.category]), self._apply,
-                                   self._exclusive)[0]
+                                   self._exclusive, self._answered)[0]
         return sp, ss, labels, self.category
 
     def _smooth(self, probs: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

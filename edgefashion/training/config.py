@@ -18,6 +18,8 @@ from edgefashion.errors import BadInput
 SCHEDULES = ("cosine", "paper")
 OPTIMIZERS = ("adam", "adamw")
 AUGMENTS = ("none", "light", "strong")
+ATTRIBUTE_LOSSES = ("grouped", "paper")          # training.attribute_loss
+MULTILABEL_LOSSES = ("asymmetric", "focal", "bce")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class TrainConfig:
     label_smoothing: float = 0.0    # category cross-entropy label smoothing
     augment: str = "none"           # "none" (flip only), "light", "strong" (data/augment.py)
     ema: float = 0.0                # EMA decay of the weights (0 = off); validated and saved
+    head_epochs: int = 0            # LP-FT: epochs fitting the heads on cached frozen features first
+    head_warmup: float = 0.0        # or: this fraction of training with the backbone frozen
+    attribute_loss: str = "grouped"  # "grouped": softmax per exclusive group; "paper": weighted BCE
+    multilabel_loss: str = "asymmetric"  # multi-label groups under "grouped": asymmetric / focal / bce
     w_category: float = 1.0
     w_attributes: float = 1.0
     unknown_labels: tuple[int, ...] = (0,)   # attribute label values that mean "unknown"
@@ -61,7 +67,9 @@ class TrainConfig:
             )
         for name, value, allowed in (("schedule", self.schedule, SCHEDULES),
                                      ("optimizer", self.optimizer, OPTIMIZERS),
-                                     ("augment", self.augment, AUGMENTS)):
+                                     ("augment", self.augment, AUGMENTS),
+                                     ("attribute_loss", self.attribute_loss, ATTRIBUTE_LOSSES),
+                                     ("multilabel_loss", self.multilabel_loss, MULTILABEL_LOSSES)):
             if value not in allowed:
                 raise BadInput(f"{name} {value!r} must be one of {', '.join(allowed)}")
         if not 0 <= self.warmup < 1 or not 0 <= self.min_lr_ratio <= 1:
@@ -76,6 +84,9 @@ class TrainConfig:
         if not 0 <= self.label_smoothing < 1 or not (self.ema == 0 or 0.5 <= self.ema < 1):
             raise BadInput(f"label_smoothing {self.label_smoothing} must lie in [0, 1) and ema "
                            f"{self.ema} be 0 (off) or a decay in [0.5, 1), e.g. 0.998")
+        if not 0 <= self.head_warmup < 1 or self.head_epochs < 0:
+            raise BadInput(f"head_warmup {self.head_warmup} must lie in [0, 1) (0 = off) and "
+                           f"head_epochs {self.head_epochs} be >= 0")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise BadInput(f"max_minutes {self.max_minutes} must be > 0")
         if not set(self.unknown_labels) <= {0, -1}:

@@ -40,7 +40,7 @@ def collect_outputs(infer: InferFn, samples: Sequence, preprocess: PreprocessCon
 def evaluate_outputs(outs: dict, schema: LabelSchema) -> dict:
     groups = {g: idx for g, idx in schema.group_indices().items() if idx}
     report = evaluation_report(outs["category_logits"], outs["categories"], outs["attribute_logits"],
-                               outs["attributes"], groups)
+                               outs["attributes"], groups, schema)
     if "landmarks" in outs and "landmarks_true" in outs:
         from edgefashion.training.landmark_metrics import landmark_report
 
@@ -54,6 +54,13 @@ def evaluate_outputs(outs: dict, schema: LabelSchema) -> dict:
 def evaluate_model(model, samples: Sequence, schema: LabelSchema, preprocess: PreprocessConfig,
                    batch_size: int = 16, device="cpu", progress: bool = False) -> dict:
     """Evaluate a PyTorch model in eval mode (restores its training mode afterwards)."""
+    outs = collect_model_outputs(model, samples, preprocess, batch_size, device, progress)
+    return evaluate_outputs(outs, schema)
+
+
+def collect_model_outputs(model, samples: Sequence, preprocess: PreprocessConfig,
+                          batch_size: int = 16, device="cpu", progress: bool = False) -> dict:
+    """``collect_outputs`` for a PyTorch model in eval mode (its training mode restored after)."""
     import torch
 
     was_training = model.training
@@ -65,7 +72,7 @@ def evaluate_model(model, samples: Sequence, schema: LabelSchema, preprocess: Pr
         return {k: v.float().cpu().numpy() for k, v in out.items()}
 
     try:
-        return evaluate_outputs(collect_outputs(infer, samples, preprocess, batch_size, progress), schema)
+        return collect_outputs(infer, samples, preprocess, batch_size, progress)
     finally:
         model.train(was_training)
 

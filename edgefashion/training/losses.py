@@ -1,4 +1,5 @@
-"""Losses: cross-entropy for the category, weighted BCE for attributes, masked unknown labels."""
+"""Losses: cross-entropy for the category; attributes by group (training.attribute_loss) or the
+paper's weighted BCE; unknown labels masked."""
 from __future__ import annotations
 
 import numpy as np
@@ -48,22 +49,45 @@ def category_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: f
 
 
 class MultiTaskLoss(torch.nn.Module):
-    """total = w_c * L_c + w_a * L_a."""
+    """total = w_c * L_c + w_a * L_a; L_a is ``attribute_loss(logits, labels)`` when given (the
+    grouped loss), else the paper's weighted BCE with (w_pos, w_neg)."""
 
     def __init__(self, w_pos: np.ndarray, w_neg: np.ndarray, w_c: float = 1.0, w_a: float = 1.0,
-                 unknown: tuple[int, ...] = (0,), label_smoothing: float = 0.0) -> None:
+                 unknown: tuple[int, ...] = (0,), label_smoothing: float = 0.0,
+                 attribute_loss: torch.nn.Module | None = None) -> None:
         super().__init__()
         self.register_buffer("w_pos", torch.as_tensor(w_pos))
         self.register_buffer("w_neg", torch.as_tensor(w_neg))
         self.w_c, self.w_a, self.unknown = w_c, w_a, tuple(unknown)
         self.label_smoothing = float(label_smoothing)
+        self.attribute_loss = attribute_loss
 
     def forward(self, out: dict, batch: dict) -> dict:
         """out: the model's outputs; batch: the loader's dict ("category", "attributes", ...)."""
         l_c = category_loss(out["category_logits"], batch["category"], self.label_smoothing)
-        l_a = weighted_bce(out["attribute_logits"], batch["attributes"], self.w_pos, self.w_neg,
-                           self.unknown)
+        l_a = self.attributes(out["attribute_logits"], batch["attributes"])
         return {"loss": self.w_c * l_c + self.w_a * l_a, "category": l_c, "attributes": l_a}
+
+    def attributes(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.attribute_loss is not None:
+            return self.attribute_loss(logits, labels)
+        return weighted_bce(logits, labels, self.w_pos, self.w_neg, self.unknown)
+
+
+def multitask_loss(schema, train_samples, cfg) -> MultiTaskLoss:
+    """The default category + attribute loss for ``cfg.attribute_loss`` ("grouped" / "paper");
+    the one place every model's loss gets its attribute term from."""
+    from edgefashion.data import attribute_matrix
+    from edgefashion.training.attribute_loss import GroupedAttributeLoss
+
+    labels = attribute_matrix(train_samples, schema.num_attributes)
+    w_pos, w_neg = attribute_weights(labels, cfg.unknown_labels)
+    grouped = None
+    if getattr(cfg, "attribute_loss", "paper") == "grouped":
+        grouped = GroupedAttributeLoss(schema, cfg.multilabel_loss, cfg.unknown_labels,
+                                       getattr(cfg, "label_smoothing", 0.0))
+    return MultiTaskLoss(w_pos, w_neg, cfg.w_category, cfg.w_attributes, cfg.unknown_labels,
+                         getattr(cfg, "label_smoothing", 0.0), grouped)
 
 
 def build_loss(model, schema, train_samples, cfg) -> torch.nn.Module:
@@ -74,12 +98,7 @@ def build_loss(model, schema, train_samples, cfg) -> torch.nn.Module:
             if isinstance(m, MultiTaskLoss):
                 m.label_smoothing = float(getattr(cfg, "label_smoothing", 0.0))
         return loss
-    from edgefashion.data import attribute_matrix
-
-    labels = attribute_matrix(train_samples, schema.num_attributes)
-    w_pos, w_neg = attribute_weights(labels, cfg.unknown_labels)
-    return MultiTaskLoss(w_pos, w_neg, cfg.w_category, cfg.w_attributes, cfg.unknown_labels,
-                         getattr(cfg, "label_smoothing", 0.0))
+    return multitask_loss(schema, train_samples, cfg)
 
 
 def training_forward(model, batch: dict) -> dict:

@@ -46,14 +46,22 @@ def _nanmean(a: np.ndarray) -> float:
 
 def evaluation_report(category_logits: np.ndarray, categories: np.ndarray,
                       attribute_scores: np.ndarray, attributes: np.ndarray,
-                      groups: Mapping[str, Sequence[int]] | None = None) -> dict:
-    """All metrics as one JSON-able dict."""
+                      groups: Mapping[str, Sequence[int]] | None = None, schema=None) -> dict:
+    """All metrics as one JSON-able dict; with the schema the per-group metrics
+    (training.group_metrics) too. ``attribute_scores`` here are the raw attribute logits."""
     rep = {"num_images": int(len(categories))}
     for k in (1, 3, 5):
         rep[f"category_top{k}"] = topk_accuracy(category_logits, categories, k)
     if attribute_scores.size:
+        ranked = attribute_scores
+        if schema is not None:
+            from edgefashion.runtime.postprocess import attribute_scores as scores_of
+            from edgefashion.training.group_metrics import group_report
+
+            rep.update(group_report(attribute_scores, attributes, schema))
+            ranked = scores_of(attribute_scores, schema)  # softmax groups ranked by probability
         for k in (3, 5):
-            rep[f"attribute_top{k}_recall"] = attribute_topk_recall(attribute_scores, attributes, k, groups)
+            rep[f"attribute_top{k}_recall"] = attribute_topk_recall(ranked, attributes, k, groups)
     return rep
 
 
@@ -87,12 +95,13 @@ def multitask_report(outs: Mapping[str, np.ndarray], schema, max_retrieval: int 
     rep: dict = {}
     logits = np.asarray(outs["attribute_logits"])
     if schema.exclusive_groups and logits.size:
-        from edgefashion.runtime.postprocess import exclusive_indices, select_attributes, sigmoid
+        from edgefashion.runtime.postprocess import (attribute_scores, exclusive_indices,
+                                                     select_attributes)
 
-        pred = select_attributes(sigmoid(logits), schema.thresholds(),
+        pred = select_attributes(attribute_scores(logits, schema), schema.thresholds(),
                                  np.asarray(outs["category_logits"]).argmax(1),
                                  schema.applicability_mask() if schema.applicability else None,
-                                 exclusive_indices(schema))
+                                 exclusive_indices(schema), schema.softmax_indices())
         groups = {g: idx for g, idx in schema.group_indices().items() if idx}
         jac = average_jaccard(pred, outs["attributes"], groups)
         rep["jaccard_accuracy"] = jac.pop("overall")

@@ -17,7 +17,7 @@ from edgefashion.training.config import TrainConfig
 RECIPES: dict[str, dict] = {
     "finetune": {"schedule": "cosine", "optimizer": "adamw", "lr": 1e-3, "backbone_lr_mult": 0.25,
                  "weight_decay": 0.02, "warmup": 0.05, "min_lr_ratio": 0.01,
-                 "label_smoothing": 0.1, "augment": "strong"},
+                 "label_smoothing": 0.1, "augment": "strong", "head_epochs": 40},
     "scratch": {"schedule": "cosine", "optimizer": "adam", "lr": 1e-3, "backbone_lr_mult": 1.0,
                 "weight_decay": 0.0, "warmup": 0.03, "min_lr_ratio": 0.05,
                 "label_smoothing": 0.0, "augment": "light"},

@@ -19,9 +19,13 @@ from edgefashion.models import read_checkpoint, save_checkpoint
 from edgefashion.runtime.preprocess import PreprocessConfig
 from edgefashion.training.config import TrainConfig
 from edgefashion.training.ema import ModelEMA
-from edgefashion.training.evaluate import evaluate_model
+from edgefashion.runtime.postprocess import attribute_scores
+from edgefashion.training.evaluate import collect_model_outputs, evaluate_model
+from edgefashion.training.group_metrics import selection_score, tune_thresholds
+from edgefashion.training.head_warmup import base_loss, cache_pooled_features, fit_heads, supports_head_warmup
+from edgefashion.training.attribute_loss import training_schema
 from edgefashion.training.losses import build_loss, training_forward
-from edgefashion.training.optim import add_group, build_optimizer
+from edgefashion.training.optim import add_group, backbone_parameter_ids, build_optimizer
 from edgefashion.training.schedule import LRSchedule
 
 
@@ -31,10 +35,14 @@ class Trainer:
     def __init__(self, model, schema: LabelSchema, preprocess: PreprocessConfig, cfg: TrainConfig,
                  out_dir: str | Path) -> None:
         schema.check_outputs(model.num_categories, model.num_attributes, "the model")
+        schema = training_schema(schema, cfg.attribute_loss)  # records the softmax groups
         self.model, self.schema, self.preprocess, self.cfg = model, schema, preprocess, cfg
         self.out_dir = Path(out_dir)
         self.device = torch.device(cfg.device)
         self.opt = build_optimizer(model, cfg)
+        ids = backbone_parameter_ids(model)  # trainable backbone parameters: frozen in the head phase
+        self._backbone = [p for p in model.parameters() if id(p) in ids and p.requires_grad]
+        self._head_phase = False
         self._model_groups = len(self.opt.param_groups)  # loss parameters join after these
         self.schedule: LRSchedule | None = None
         self.ema: ModelEMA | None = None
@@ -84,6 +92,8 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed + self.epoch)
         loss_fn = self._setup(train_samples)
+        if cfg.head_epochs and self.epoch == 0 and not self.history:
+            self._fit_heads(train_samples, val_samples, loss_fn)
         loader = self._make_loader(train_samples)
         self.schedule = LRSchedule(cfg, len(loader))
         start, stopped = time.monotonic(), None
@@ -103,24 +113,50 @@ class Trainer:
                     self.best = score
                     self._save("best.pt")
             self._save("last.pt")
-            _log(record)
+            _log(record, self.schema.num_categories)
         if not val_samples:
             self._save("best.pt")
+        best = self._best_record()
+        tuned = self._tune_thresholds(val_samples) if val_samples else None
         return {"epochs": self.epoch, "steps": self.step, "stopped": stopped or "done",
                 "seconds": time.monotonic() - start, "history": self.history,
                 "best_score": self.best, "best_metric": self.best_metric,
-                "best_category_top1": self.best if self.best_metric == "category_top1" else math.nan,
+                "best_epoch": best.get("epoch"),
+                "best_category_top1": best.get("val", {}).get("category_top1", math.nan),
+                "best_val": best.get("val", {}), "attribute_loss": self.cfg.attribute_loss,
+                "softmax_groups": list(self.schema.softmax_groups), "tuned_thresholds": tuned,
                 "checkpoint": str(self.out_dir / "best.pt")}
 
-    @property
-    def best_metric(self) -> str:
-        """Validation top-1; attribute top-3 recall for data without categories (fine-attr)."""
-        return "category_top1" if self.schema.num_categories > 1 else "attribute_top3_recall"
+    # ------------------------------------------------------------------ model selection
+    best_metric = "selection_score"
 
     def score(self, report: dict) -> float:
-        if self.best_metric == "category_top1":
-            return report["category_top1"]
-        return report.get("attribute_top3_recall", {}).get("overall", float("nan"))
+        """The mean of category top-1 (with categories), group top-1 and multi-label mAP."""
+        return selection_score(report, self.schema.num_categories)
+
+    def _best_record(self) -> dict:
+        scored = [r for r in self.history if "val" in r]
+        return max(scored, key=lambda r: self.score(r["val"]), default={}) if scored else {}
+
+    def _tune_thresholds(self, val_samples: Sequence) -> dict | None:
+        """F1-optimal thresholds of the multi-label attributes on validation, written into best.pt's
+        schema (every backend applies the schema's thresholds); None when there are none."""
+        multi = [i for g, idx in self.schema.group_indices().items()
+                 if g not in self.schema.exclusive_groups for i in idx]
+        path = self.out_dir / "best.pt"
+        if not multi or not path.is_file():
+            return None
+        ckpt = read_checkpoint(path)
+        model = self.eval_model()
+        model.load_state_dict(ckpt["state_dict"])
+        outs = collect_model_outputs(model, val_samples, self.preprocess, self.cfg.batch_size,
+                                     self.device)
+        scores = attribute_scores(outs["attribute_logits"], self.schema)
+        thr = self.schema.thresholds()
+        thr[multi] = tune_thresholds(scores[:, multi], outs["attributes"][:, multi], thr[multi])
+        self.schema = self.schema.with_thresholds(thr)
+        save_checkpoint(path, model, self.schema, self.preprocess, ckpt.get("train_state"))
+        return {self.schema.attribute_names[i]: float(thr[i]) for i in multi}
 
     def _setup(self, train_samples: Sequence) -> torch.nn.Module:
         """The loss (its parameters join the optimizer), resumed state, the model on its device."""
@@ -172,6 +208,7 @@ class Trainer:
                    disable=None if cfg.progress else True)  # None: no bar when not a terminal
         for batch in bar:
             self.schedule.apply(self.opt, self.step, time.monotonic() - start)
+            self._set_head_phase(self.schedule.in_head_phase(self.step, time.monotonic() - start))
             batch = self._prepare_batch(batch)
             out = training_forward(self.model, batch)
             losses = loss_fn(out, batch)
@@ -191,12 +228,58 @@ class Trainer:
         return None
 
 
-def _log(record: dict) -> None:
+    def _fit_heads(self, train_samples: Sequence, val_samples: Sequence, loss_fn) -> None:
+        """LP-FT's linear-probe step on cached frozen features (training.head_warmup); validated
+        as epoch 0, so best.pt is never worse than the heads on the frozen backbone."""
+        if not supports_head_warmup(self.model):
+            print(f"note: {type(self.model).__name__} has no shared pooled heads; no head warm-up")
+            return
+        cache = cache_pooled_features(self.model, train_samples, self.preprocess,
+                                      self.cfg.batch_size, self.device)
+        record = {"epoch": 0, "step": 0, "phase": "heads on frozen features",
+                  **fit_heads(self.model, cache, base_loss(loss_fn), self.cfg.head_epochs, self.cfg.lr,
+                              self.cfg.weight_decay, self.cfg.seed), "loss": float("nan"), "lr": self.cfg.lr}
+        if val_samples:
+            record["val"] = evaluate_model(self.model, val_samples, self.schema, self.preprocess,
+                                           batch_size=self.cfg.batch_size, device=self.device)
+            self.best = self.score(record["val"])
+        if self.ema is not None:  # the average starts from the fitted heads
+            self.ema = ModelEMA(self.model, self.cfg.ema)
+        if val_samples:
+            self._save("best.pt")
+        self.history.append(record)
+        print(f"heads fitted on frozen features ({record['images']} images + flips, "
+              f"{record['head_epochs']} epochs, {record['seconds']:.0f} s)", flush=True)
+        _log(record, self.schema.num_categories)
+
+    def _set_head_phase(self, on: bool) -> None:
+        """LP-FT's head phase: the pretrained backbone frozen (no backward through it, its batch
+        norms in eval mode); off: everything trains again."""
+        if self.cfg.head_warmup <= 0:
+            return
+        for p in self._backbone:
+            p.requires_grad_(not on)
+        bb = getattr(self.model, "backbone", None)
+        if isinstance(bb, torch.nn.Module):
+            bb.train(not on)
+        if on != self._head_phase:
+            self._head_phase = on
+            if not on:
+                print(f"step {self.step}: head warm-up done, fine-tuning the whole model", flush=True)
+
+
+def _log(record: dict, num_categories: int) -> None:
     val = record.get("val", {})
     extra = ""
     if val:
-        extra = f"  val top-1 {val['category_top1']:.3f}  top-3 {val['category_top3']:.3f}"
-        rec = val.get("attribute_top3_recall")
-        if rec:
-            extra += f"  attr top-3 recall {rec['overall']:.3f}"
+        if num_categories > 1:
+            extra = f"  val top-1 {val['category_top1']:.3f}  top-3 {val['category_top3']:.3f}"
+        groups = val.get("groups", {})
+        excl = "  ".join(f"{g} {m['top1']:.2f}/{m['majority_share']:.2f}"
+                         for g, m in groups.items() if m["kind"] == "exclusive")
+        if excl:
+            extra += f"  groups top-1/majority: {excl} (mean {val['group_top1_mean']:.3f})"
+        if "attribute_map" in val:
+            extra += f"  attr mAP {val['attribute_map']:.3f}"
+        extra += f"  score {selection_score(val, num_categories):.3f}"
     print(f"epoch {record['epoch']}: loss {record['loss']:.4f}  lr {record['lr']:.2g}{extra}", flush=True)

@@ -29,12 +29,18 @@ function renderPrediction(box, pred) {
   box.append(top);
   const dl = el("dl", { class: "attributes" });
   let any = false;
+  const answers = pred.groups || {};  // exclusive groups: [value, score]
   for (const [group, names] of Object.entries(pred.attributes || {})) {
-    if (!names.length) continue;
+    const answer = answers[group];
+    if (!names.length && !answer) continue;
     any = true;
     dl.append(el("dt", {}, group));
     const dd = el("dd");
-    for (const n of names) dd.append(el("span", { class: "chip attribute" }, n));
+    if (answer) {
+      dd.append(el("span", { class: "chip attribute" }, `${answer[0]} ${(100 * answer[1]).toFixed(0)}%`));
+    } else {
+      for (const n of names) dd.append(el("span", { class: "chip attribute" }, n));
+    }
     dl.append(dd);
   }
   if (!any) dl.append(el("dd", { class: "muted" }, "no attributes above their thresholds"));
