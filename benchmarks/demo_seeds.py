@@ -32,6 +32,10 @@ def summarise(out: Path) -> dict:
             "test_top1": test["category_top1"], "test_top3": test["category_top3"],
             "test_top1_without_boxes": s.get("test_top1_without_boxes"),
             "attribute_top3_recall": recall, "texture_top3_recall": recall.get("texture"),
+            "group_top1": {g: m["top1"] for g, m in test.get("groups", {}).items() if "top1" in m},
+            "group_majority": {g: m["majority_share"] for g, m in test.get("groups", {}).items()
+                               if "majority_share" in m},
+            "group_top1_mean": test.get("group_top1_mean"),
             "epochs": s["train"]["epochs"], "stopped": s["train"]["stopped"],
             "seconds": s["seconds"], "export_top1_agreement": s["export"].get("top1_agreement")}
 

@@ -71,6 +71,7 @@ def run(args) -> int:
     _step("3/5 evaluating the best checkpoint on the held-out test split")
     t = time.monotonic()
     model, info = load_checkpoint(summary["checkpoint"])
+    schema = info["schema"]  # as trained: its softmax groups and tuned thresholds
     report = evaluate_model(model, test, schema, preprocess, batch_size=64)
     paths = save_report(report, out / "eval")
     print(format_report(report))

@@ -16,6 +16,7 @@ COMMANDS = {
     "inspect": "inspect", "env": "env", "demo": "demo", "export-openvino": "export_openvino",
 }
 COMMANDS.update({"tag": "tag", "export-triton": "export_triton"})  # issue 13: catalog, fleet
+COMMANDS["baseline"] = "baseline"  # issue 21: the linear-probe bar every model is shown beside
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,6 +54,8 @@ def add_parser(sub) -> None:
     rec.add_argument("--head-warmup", type=float,
                      help="or: train only the new layers (backbone frozen) for this fraction of "
                      "training first (0 = off, the default)")
+    rec.add_argument("--freeze-bn", action="store_true", default=None,
+                     help="keep the pretrained backbone's batch-norm statistics (eval mode)")
     rec.add_argument("--attribute-loss", choices=["grouped", "paper"],
                      help="grouped (default): softmax cross-entropy per exclusive group, "
                      "--multilabel-loss for the other groups, each group's loss normalised; paper: "
@@ -156,7 +158,7 @@ def train_config(args):
         freeze_layers=args.freeze_layers, warmup=args.warmup, min_lr_ratio=args.min_lr_ratio,
         label_smoothing=args.label_smoothing, augment=args.augment, ema=args.ema,
         lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, head_warmup=args.head_warmup,
-        head_epochs=args.head_epochs,
+        head_epochs=args.head_epochs, freeze_bn=args.freeze_bn,
         attribute_loss=args.attribute_loss, multilabel_loss=args.multilabel_loss,
         w_category=args.w_category,
         w_attributes=args.w_attributes,

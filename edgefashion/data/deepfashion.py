@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgefashion.data.listfile import iter_rows, parse_bbox, parse_ints, parse_labels, require_file
+from edgefashion.data.listfile import (
+    check_exclusive, iter_rows, parse_bbox, parse_ints, parse_labels, require_file,
+)
 from edgefashion.data.sample import ABSENT, SPLITS, Sample
 from edgefashion.errors import BadInput, DatasetError, SchemaError
 from edgefashion.labels import LabelSchema
@@ -86,7 +88,7 @@ def read_deepfashion(root: str | Path, split: str | None = None, *,
     cats = _read_categories(anno / "list_category_img.txt", schema.num_categories)
     names = [n for n in cats if split is None or splits.get(n) == split]
     wanted = set(names)
-    attrs = _read_attributes(anno, schema.num_attributes, wanted)
+    attrs = _read_attributes(anno, schema, wanted)
     boxes = _read_optional(anno / "list_bbox.txt", wanted, parse_bbox)
     marks = _read_optional(anno / "list_landmarks.txt", wanted, parse_landmarks)
     base = _image_base(root, names[0]) if names else root
@@ -177,18 +179,23 @@ def _read_partition(root: Path, anno: Path, required: bool) -> dict[str, str]:
     return out
 
 
-def _read_attributes(anno: Path, num_attributes: int, wanted: set[str]) -> dict[str, np.ndarray]:
+def _read_attributes(anno: Path, schema: LabelSchema, wanted: set[str]) -> dict[str, np.ndarray]:
+    """Labels of the ``wanted`` images; a row with two 1s in one exclusive group is a DatasetError."""
     path = anno / "list_attr_img.txt"
     if not path.is_file():
         return {}
-    if num_attributes == 0:
+    if schema.num_attributes == 0:
         raise DatasetError(
             f"{path} exists but {anno / 'list_attr_cloth.txt'} does not; add the attribute list"
         )
-    return {
-        name: parse_labels(rest, path, lineno, num_attributes)
-        for lineno, name, rest in iter_rows(path, "attribute labels") if name in wanted
-    }
+    out, linenos = {}, []
+    for lineno, name, rest in iter_rows(path, "attribute labels"):
+        if name in wanted:
+            out[name] = parse_labels(rest, path, lineno, schema.num_attributes)
+            linenos.append(lineno)
+    if schema.exclusive_groups and out:
+        check_exclusive(np.stack(list(out.values())), linenos, schema, path, str(anno / SCHEMA_FILE))
+    return out
 
 
 def _read_optional(path: Path, wanted: set[str], parse) -> dict:

@@ -11,7 +11,9 @@ names are ``"<column>=<value>"`` (``"baseColour=Blue"``), unique across groups. 
 
 Split: the file has no split column, so ``split="train"`` / ``"val"`` is a seeded split stratified
 by the category (``val_fraction`` of each category with >= 3 images, at least one, goes to val);
-``split=None`` returns every row. No torch import.
+``split=None`` returns every row. A separate test folder is read whole with ``split=None``
+(``edgefashion evaluate MODEL --data DIR --split all``; the CLI's ``--split test`` does the same
+for this layout). No torch import.
 """
 from __future__ import annotations
 
@@ -48,7 +50,8 @@ def read_fashion_product(root: str | Path, split: str | None = None, schema: Lab
         raise BadInput(f"split {split!r} must be 'train', 'val', 'test' or None (all rows)")
     if split == "test":
         raise DatasetError(f"{root}: the Fashion Product layout has no test split (styles.csv has no "
-                           "split column); read a separate test folder with split=None")
+                           "split column); read a separate test folder with split=None "
+                           "(edgefashion evaluate --split all)")
     if not 0 <= val_fraction < 1:
         raise BadInput(f"val_fraction {val_fraction} must lie in [0, 1)")
     root = Path(root)
@@ -69,15 +72,21 @@ def read_fashion_product(root: str | Path, split: str | None = None, schema: Lab
 def build_schema(rows: list[dict], category_field: str = CATEGORY_FIELD,
                  groups: Sequence[str] = GROUP_FIELDS) -> LabelSchema:
     """Categories: the sorted values of ``category_field``, typed by their usual subCategory.
-    Groups: one exclusive group per other field, its sorted non-empty values as attributes."""
+    Groups: one exclusive group per other field, its sorted non-empty values as attributes; a field
+    with a single value warns (the group is kept)."""
     groups = [g for g in groups if g != category_field]
     sub: dict[str, Counter] = {}
     for r in rows:
         if r[category_field]:
             sub.setdefault(r[category_field], Counter())[r.get("subCategory", "")] += 1
     cats = tuple(Category(c, BODY_TYPES.get(sub[c].most_common(1)[0][0], "any")) for c in sorted(sub))
-    attrs = tuple(Attribute(attribute_name(g, v), g)
-                  for g in groups for v in sorted({r[g] for r in rows if r[g]}))
+    values = {g: sorted({r[g] for r in rows if r[g]}) for g in groups}
+    for g, vs in values.items():
+        if len(vs) == 1:
+            warnings.warn(f"column {g!r} has the single value {vs[0]!r} in every labelled row; a "
+                          "one-value group carries no information (it is kept); leave the column out "
+                          "of groups= or add rows with other values", stacklevel=3)
+    attrs = tuple(Attribute(attribute_name(g, v), g) for g in groups for v in values[g])
     used = tuple(g for g in groups if any(a.group == g for a in attrs))
     return LabelSchema(cats, attrs, groups=used, exclusive_groups=used)
 

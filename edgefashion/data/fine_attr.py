@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgefashion.data.listfile import parse_bbox, parse_ints, require_file
+from edgefashion.data.listfile import check_exclusive, parse_bbox, parse_ints, require_file
 from edgefashion.data.sample import ABSENT, SPLITS, VISIBLE, Sample
 from edgefashion.errors import BadInput, DatasetError
 from edgefashion.labels import Attribute, Category, LabelSchema
@@ -113,7 +113,10 @@ def _attr_row(text: str, path: Path, lineno: int, schema: LabelSchema) -> np.nda
             out[idx[v]] = 1
         return out
     if len(vals) == schema.num_attributes and set(vals) <= {-1, 0, 1}:
-        return np.where(np.asarray(vals) == 1, 1, -1).astype(np.int8)  # 0 means negative here
+        out = np.where(np.asarray(vals) == 1, 1, -1).astype(np.int8)  # 0 means negative here
+        check_exclusive(out, [lineno], schema, path,
+                        "the schema that fine_attr_schema builds, which makes all 6 groups exclusive")
+        return out
     raise DatasetError(
         f"{path}:{lineno}: expected {len(groups)} group class indices (or {schema.num_attributes} "
         f"binary labels), found {len(vals)} values"

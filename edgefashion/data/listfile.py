@@ -103,6 +103,30 @@ def parse_labels(text: str, path: Path, lineno: int, count: int) -> np.ndarray:
     return arr.astype(np.int8)
 
 
+def check_exclusive(labels: np.ndarray, linenos: list[int], schema, path: Path,
+                    schema_file: str = "the schema") -> None:
+    """Raise DatasetError at the first row of ``labels`` (N, A) with two or more 1s in one of
+    ``schema.exclusive_groups``; ``linenos[i]`` is row i's line in ``path``."""
+    labels = np.atleast_2d(labels)
+    groups, first = schema.group_indices(), None
+    for g in schema.exclusive_groups:
+        idx = groups.get(g, [])
+        bad = np.flatnonzero((labels[:, idx] == 1).sum(1) > 1) if len(idx) > 1 else ()
+        if len(bad) and (first is None or bad[0] < first[0]):
+            first = (int(bad[0]), g, idx)
+    if first is None:
+        return
+    row, g, idx = first
+    names = [repr(schema.attribute_names[j]) for j in idx if labels[row, j] == 1]
+    raise DatasetError(
+        f"{path}:{linenos[row]}: attributes {' and '.join(names)} are "
+        f"{'both' if len(names) == 2 else 'all'} 1, but they belong to group {g!r}, "
+        f"whose attributes are mutually exclusive; fix the row so that at most one attribute of "
+        f"{g!r} is 1, or make {g!r} a multi-label group (leave it out of exclusive_groups in "
+        f"{schema_file})"
+    )
+
+
 def parse_bbox(text: str, path: Path, lineno: int) -> tuple[int, int, int, int]:
     x1, y1, x2, y2 = parse_ints(text, path, lineno, "bbox", 4)
     if min(x1, y1) < 0 or x2 <= x1 or y2 <= y1:

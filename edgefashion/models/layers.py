@@ -1,9 +1,11 @@
-"""Small pieces every model shares: the FC classification head and the tracing check."""
+"""Small pieces every model shares: the FC classification head, its class activation map, and the
+tracing check."""
 from __future__ import annotations
 
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -18,3 +20,39 @@ def fc_head(in_features: int, hidden: int, out: int, dropout: float) -> nn.Seque
         warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
         return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True),
                              nn.Dropout(dropout), nn.Linear(hidden, out))
+
+
+def head_with_cam(head: nn.Sequential, features: torch.Tensor, pooled: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """features: (N, F, h, w) -> (logits (N, C) = head(pooled), raw cam (N, 1, h, w)): each
+    position's exact share of the top class's logit; ``pooled``: features.mean((2, 3)) if known.
+
+    ``head`` is ``fc_head`` (Linear W1, b1 -> ReLU -> Dropout -> Linear W2, b2) or Dropout -> Linear.
+    With m = (W1 pooled + b1 > 0) and c = argmax, in eval mode
+    logit_c = mean_xy cam(x, y) + W2[c] . (m * b1) + b2[c],  cam(x, y) = W2[c] . (m * W1 f(x, y)):
+    the pooling is a mean and W1 is linear, so the ReLU pattern of the pooled hidden decides it all.
+    """
+    pooled = features.mean(dim=(2, 3)) if pooled is None else pooled
+    logits = head(pooled)   # the head runs whole: hooks on it (training/head_warmup.py) still fire
+    linears = [m for m in head if isinstance(m, nn.Linear)]
+    top = logits.argmax(dim=1)
+    if len(linears) == 1:
+        v = linears[0].weight[top]                                         # (N, F)
+    else:
+        first, last = linears[0], linears[-1]
+        mask = (F.linear(pooled, first.weight, first.bias) > 0).to(pooled.dtype)  # ReLU pattern
+        v = (last.weight[top] * mask) @ first.weight                       # (N, F)
+    cam = (v[:, :, None, None] * features).sum(dim=1, keepdim=True)
+    return logits, cam
+
+
+def normalise_cam(cam: torch.Tensor, floor: float = 1e-3) -> torch.Tensor:
+    """cam: (N, 1, h, w) -> its positive part divided by its maximum, in [0, 1].
+
+    The divisor is at least ``floor`` times the map's largest magnitude, so a map whose positive
+    part is only noise next to its negative part stays near zero instead of being blown up.
+    """
+    pos = torch.relu(cam)
+    top = pos.amax(dim=(2, 3), keepdim=True)
+    scale = torch.maximum(top, cam.abs().amax(dim=(2, 3), keepdim=True) * floor)
+    return pos / (scale + 1e-6)

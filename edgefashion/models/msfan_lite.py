@@ -12,6 +12,12 @@ edge-accelerator friendly), optionally with offline ImageNet weights (``pretrain
   anchor stage's features, which then run the last stage (stride 32) and the 1280-channel head;
 - two heads (category, attributes) on the globally pooled head features.
 
+Output "cam" (N, 1, S/32, S/32) in [0, 1]: a class activation map, each head-feature position's
+exact share of the top logit (models/layers.py ``head_with_cam``) of the category head, or of the
+attribute head when there is one category only (``cam="auto"``; a single category's logit is
+never trained). On real photos the sigmoid gates light up the background around the garment and the
+cam points at it (benchmarks/map_in_box.py), so the overlays use the cam.
+
 Stage 3 (stride 16) plays VGG's conv4: the last stage plays conv5. ``product``:
 "plain" is the paper's product, which at initialisation is ~1e-7 (a product of three maps
 each gated by two sigmoids) and vanishes in fp16; "normalized" (default) batch-normalises each
@@ -35,13 +41,14 @@ from edgefashion.errors import BadInput
 from edgefashion.labels.landmarks import LANDMARK_NAMES
 from edgefashion.models.attention import ChannelAttention, SpatialGate
 from edgefashion.models.landmark_head import LandmarkHead, default_loss, landmark_loss, read_landmarks
-from edgefashion.models.layers import fc_head, is_tracing
+from edgefashion.models.layers import fc_head, head_with_cam, is_tracing, normalise_cam
 from edgefashion.models.pretrained import PretrainedMixin
 from edgefashion.models.registry import register_model
 from edgefashion.models.timm_backbones import LITE_FAMILIES, LiteBackbone
 
 ANCHOR = 3        # the Lite stage whose output receives the product (stride 16)
 PRODUCTS = ("normalized", "plain")
+CAM_SOURCES = ("auto", "category", "attributes", "none")
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class MSFANLiteConfig:
     dropout: float = 0.2
     drop_path: float = 0.0                 # timm stochastic depth in the backbone (training only)
     landmarks: bool = False                # a heatmap landmark head (stride 4) -> "landmarks"
+    cam: str = "auto"                      # "cam" of the category / attribute head, or "none"
     heatmap_sigma: float = 0.04            # Gaussian target sigma, fraction of the input side
     softargmax_beta: float = 40.0          # sharpness of the soft-argmax reading the heatmaps
     landmark_weight: float = 100.0         # heatmap L2 weight (a mean over all pixels)
@@ -74,6 +82,10 @@ class MSFANLiteConfig:
             raise BadInput(f"stages {self.stages} must be a subset of (0, 1, 2, 3) that includes 3")
         if self.pooling not in (("gap", "gmp"), ("gap",)):
             raise BadInput(f"pooling {self.pooling} must be ('gap', 'gmp') or ('gap',)")
+        if isinstance(self.cam, bool):  # --model-opt cam=false / cam=true
+            object.__setattr__(self, "cam", "auto" if self.cam else "none")
+        if self.cam not in CAM_SOURCES:
+            raise BadInput(f"cam {self.cam!r} must be one of {', '.join(CAM_SOURCES)}")
         if self.product not in PRODUCTS:
             raise BadInput(f"product {self.product!r} must be one of {', '.join(PRODUCTS)}")
         if self.input_size % 32 or self.input_size < 32:
@@ -98,6 +110,7 @@ class MSFANLiteConfig:
 class MSFANLite(PretrainedMixin, nn.Module):
     config_class = MSFANLiteConfig
     tiny_config = {"width": 0.25, "input_size": 64, "head_dim": 32}
+    shared_pooled_heads = True  # both heads read the pooled features (training.head_warmup)
 
     def __init__(self, num_categories: int, num_attributes: int, **cfg) -> None:
         super().__init__()
@@ -123,15 +136,18 @@ class MSFANLite(PretrainedMixin, nn.Module):
         self.landmark_head = LandmarkHead(dim, [chans[2], chans[1]], len(LANDMARK_NAMES)) \
             if c.landmarks else None
         self._set_weights_info(self.backbone.weights_info, c.backbone)
+        self.cam_source = _cam_source(c.cam, num_categories, num_attributes)
 
     @property
     def output_names(self) -> list[str]:
         lm = ["landmarks"] if self.cfg.landmarks else []
-        return ["category_logits", "attribute_logits"] + lm + [f"gate{i}" for i in self.cfg.stages]
+        cam = ["cam"] if self.cam_source else []
+        return ["category_logits", "attribute_logits"] + lm + [f"gate{i}" for i in self.cfg.stages] + cam
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """image: (N, 3, S, S) -> category_logits (N, C), attribute_logits (N, A),
         gate{i} (N, 1, S/s_i, S/s_i) in [0, 1] for s_i = 4, 8, 16 (stages 1, 2, 3);
+        cam (N, 1, S/32, S/32) in [0, 1] unless ``cam="none"``;
         with ``landmarks``: landmarks (N, 8, 3) normalised (x, y, confidence)."""
         out = self._run(image)
         out.pop("landmark_heatmaps", None)
@@ -163,13 +179,20 @@ class MSFANLite(PretrainedMixin, nn.Module):
         anchor = levels[ANCHOR] + product
         x = bb.head(bb.stage(ANCHOR + 1, anchor))
         pooled = x.mean(dim=(2, 3))
-        out = {"category_logits": self.category_head(pooled),
-               "attribute_logits": self.attribute_head(pooled)}
+        logits, cam = {}, None
+        for key, head in (("category", self.category_head), ("attributes", self.attribute_head)):
+            if key == self.cam_source:
+                logits[key], cam = head_with_cam(head, x, pooled)
+            else:
+                logits[key] = head(pooled)
+        out = {"category_logits": logits["category"], "attribute_logits": logits["attributes"]}
         if self.landmark_head is not None:
             heat = self.landmark_head(anchor, [levels[2], levels[1]])
             out["landmarks"] = read_landmarks(heat, self.cfg.softargmax_beta)
             out["landmark_heatmaps"] = heat
         out.update({f"gate{i}": gates[i] for i in self.cfg.stages})
+        if cam is not None:
+            out["cam"] = normalise_cam(cam)
         return out
 
     def _attend(self, levels: dict[int, torch.Tensor]):
@@ -198,6 +221,16 @@ class MSFANLite(PretrainedMixin, nn.Module):
                 r = 1.0 + self.level_norm[str(i)](r)
             product = r if product is None else product * r
         return self.product_scale * (product - 1.0) if normalized else product
+
+
+def _cam_source(cam: str, num_categories: int, num_attributes: int) -> str | None:
+    """Which head's top logit the cam explains: "category", "attributes" or None."""
+    if cam == "auto":
+        return "attributes" if num_categories < 2 and num_attributes > 0 else "category"
+    if cam == "attributes" and num_attributes == 0:
+        raise BadInput("cam='attributes' needs an attribute head, and this model has 0 attributes; "
+                       "use cam='category' or 'auto'")
+    return None if cam == "none" else cam
 
 
 def _head(in_features: int, hidden: int, out: int, dropout: float) -> nn.Module:

@@ -9,7 +9,11 @@ The rules, each checked on the same evaluation images (``GateRules`` holds the l
   images, else with the reference's top-1 as the label);
 - per-output bounds for the outputs users read, by kind (the output's name decides it): logits,
   attention gates, landmarks, embeddings: a floor on the mean and on the minimum per-image cosine,
-  and for gates (maps in [0, 1]) a ceiling on the max-abs error.
+  and for gates (maps in [0, 1]) a ceiling on the max-abs error. The class activation map "cam" has
+  no rule: it explains the top-1 class, so where the top-1 flips it is another class's map, and the
+  top-1 rule already judges the flip (int8 msfan_lite at 160, clothing-small, Lite defaults: cam
+  cosine min 0.978 and max-abs 0.27 where the top-1 agrees, cosine 0.455 and max-abs 1.0 where it
+  flipped). The report still lists its numbers.
 
 The defaults leave room over what the committed fp16 / int8 runs measured on real photos (int8
 MSFAN on clothing-small: top-1 agreement 99.7 %, logits cosine min 0.994, top-3 delta +0.3 pt;
@@ -40,6 +44,8 @@ DEFAULT_OUTPUT_BOUNDS: dict[str, tuple[float, float, float | None]] = {
 def output_kind(name: str) -> str | None:
     """Which bound applies to an output name; None for outputs no rule reads (heatmaps, ...)."""
     low = name.lower()
+    if low == "cam":  # explains the top-1 class: see the module docstring
+        return None
     if low.endswith("logits"):
         return "logits"
     if low.startswith("gate") or low.endswith("attention") or low.endswith("_gate"):

@@ -103,6 +103,28 @@ def head_nodes(graph, outputs: Sequence[str] = ("category_logits", "attribute_lo
     return [n.name for n in graph.node if n.name in chosen]
 
 
+def output_only_nodes(graph, outputs: Sequence[str] = ("cam",)) -> list[str]:
+    """The nodes that feed only ``outputs`` (msfan_lite's class activation map "cam"): what is
+    computed for them alone. int8 leaves them in fp32: a few hundred MACs per image, and their
+    MatMul / Gather read the head's weights along another axis than the head's Gemm, so a per-channel
+    quantization of that shared weight cannot serve both."""
+    prod = _producers(graph)
+
+    def cone(names: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(names)
+        while stack:
+            node = prod.get(stack.pop())
+            if node is not None and node.name not in seen:
+                seen.add(node.name)
+                stack.extend(node.input)
+        return seen
+
+    wanted = [o.name for o in graph.output if o.name in outputs]
+    only = cone(wanted) - cone(o.name for o in graph.output if o.name not in outputs) if wanted else set()
+    return [n.name for n in graph.node if n.name in only]
+
+
 def empty_nodes(graph) -> list[str]:
     """Nodes whose output is empty (e.g. the attribute head of a schema without attributes): a
     zero-size initializer input (a Gemm with a (0, K) weight), a Slice with equal constant starts

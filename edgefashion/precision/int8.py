@@ -34,7 +34,7 @@ from pathlib import Path
 
 from edgefashion.errors import BackendUnavailable, BadInput, ExportError
 from edgefashion.precision.calibration import CalibrationImages
-from edgefashion.precision.graph import empty_nodes
+from edgefashion.precision.graph import empty_nodes, output_only_nodes
 
 METHODS = {"entropy": "Entropy", "percentile": "Percentile", "minmax": "MinMax"}
 # minmax is the default: on the clothing MSFAN (first conv and heads kept in fp32) it agreed with fp32
@@ -176,7 +176,8 @@ def quantize(model_path: str | Path, dst: str | Path, ranges: dict, method: str,
     quant_format "qdq" (the artifact: what TensorRT builds and ORT runs) or "qoperator" (QLinearConv
     etc.: ONNX Runtime CPU only). activations "int8" (symmetric, zero point 0: TensorRT) or "uint8"
     (asymmetric: ONNX Runtime's preferred CPU layout on x86 without VNNI; not for TensorRT).
-    Biases stay fp32 in "qdq" (TensorRT's parser refuses a DequantizeLinear of int32 bias).
+    Biases stay fp32 in "qdq" (TensorRT's parser refuses a DequantizeLinear of int32 bias). Empty
+    nodes and the nodes of the "cam" output alone (graph.py ``output_only_nodes``) stay fp32.
     """
     import onnx
 
@@ -186,7 +187,7 @@ def quantize(model_path: str | Path, dst: str | Path, ranges: dict, method: str,
     if activations not in ACTIVATIONS:
         raise BadInput(f"activations {activations!r} must be one of {', '.join(ACTIVATIONS)}")
     model = onnx.load(str(model_path))
-    exclude = list(dict.fromkeys([*empty_nodes(model.graph), *exclude]))
+    exclude = list(dict.fromkeys([*empty_nodes(model.graph), *output_only_nodes(model.graph), *exclude]))
     fmt = q.QuantFormat.QDQ if quant_format == "qdq" else q.QuantFormat.QOperator
     with tempfile.TemporaryDirectory(prefix="edgefashion-quant-") as tmp, _quiet():
         cache = Path(tmp) / "ranges.json"

@@ -25,10 +25,12 @@ from edgefashion.runtime.feeds import feed_batch, split_inputs, static_batch
 from edgefashion.runtime.images import MAX_PIXELS, ImageSource, check_float_scale, describe, load_image
 from edgefashion.runtime.metadata import preprocess_from_metadata, schema_from_metadata
 from edgefashion.runtime.postprocess import (ATTRIBUTE_OUTPUT, CATEGORY_OUTPUT, Threshold,
-                                             postprocess, resolve_thresholds)
+                                             group_value, postprocess, resolve_thresholds)
 from edgefashion.runtime.prediction import CategoryResult, Prediction
 
 __all__ = ["Predictor", "Prediction"]
+# outputs that are (h, w) maps over the model input, served in Prediction.gates
+MAP_PREFIXES = ("gate", "attention", "cam")
 
 _SINGLE = (str, Path, bytes, bytearray, memoryview)
 BBox = Union[Sequence[float], None]
@@ -79,6 +81,7 @@ class Predictor:
         self.last_timings: dict[str, float] = {}
         self._groups = self.schema.group_indices()
         self._attr_names = self.schema.attribute_names
+        self._applicable = self.schema.applicability_mask()
         self._attr_index = {n: i for i, n in enumerate(self._attr_names)}
         self.landmark_names = list((self.metadata or {}).get("model_config", {}).get(
             "landmark_names") or LANDMARK_NAMES)
@@ -311,10 +314,11 @@ class Predictor:
         for group, idx in self._groups.items():
             on = [a for a in idx if post.attribute_labels[j, a]]
             attributes[group] = [self._attr_names[a] for a in sorted(on, key=lambda a: -scores[a])]
-        maps = {k: _map(v[j]) for k, v in outputs.items() if k.startswith(("gate", "attention"))}
+        maps = {k: _map(v[j]) for k, v in outputs.items() if k.startswith(MAP_PREFIXES)}
         gates = {k: v for k, v in maps.items() if v is not None}
         return Prediction(
             source=_source(src), category=category, attributes=attributes,
+            groups=self._group_answers(scores, category.index),
             scores=dict(zip(self._attr_names, scores.tolist())), gates=gates,
             landmarks=self._landmarks(outputs["landmarks"][j], shape, box) if "landmarks" in outputs
             else None,
@@ -322,6 +326,16 @@ class Predictor:
             bbox=_bbox(box),
         )
 
+
+    def _group_answers(self, scores: np.ndarray, top1: int) -> dict[str, tuple[str, float]]:
+        """Each exclusive group's best applicable value (the "group=" prefix dropped) and score."""
+        out = {}
+        for group in self.schema.exclusive_groups:
+            idx = [a for a in self._groups.get(group, ()) if self._applicable[top1, a]]
+            if idx:
+                best = max(idx, key=lambda a: scores[a])
+                out[group] = (group_value(self._attr_names[best], group), float(scores[best]))
+        return out
 
     def _landmarks(self, points: np.ndarray, shape: tuple, box) -> dict[str, tuple]:
         """(K, 3) normalised model-input (x, y, conf) -> name -> (x, y, conf) in image pixels."""

@@ -1,6 +1,9 @@
-"""Draw a Prediction on its image: category top-k, attributes, and the gate / attention map.
+"""Draw a Prediction on its image: category top-k, attributes, and an attention map.
 
-Used by ``edgefashion predict --save-vis DIR`` and the demo. OpenCV + numpy only.
+The default overlay is the model's class activation map ("cam") when it has one: it points at the
+garment, where msfan_lite's sigmoid gates light up the background (benchmarks/map_in_box.py);
+otherwise the gates combined. Used by ``edgefashion predict --save-vis DIR`` and the demo.
+OpenCV + numpy only.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from edgefashion.runtime.prediction import Prediction
 from edgefashion.runtime.preprocess import PreprocessConfig
 
 GateArg = Union[None, bool, str, np.ndarray]
+DEFAULT_MAP = "cam"   # overlaid by default when the prediction has it
 
 
 def combine_gates(gates: dict[str, np.ndarray]) -> np.ndarray | None:
@@ -60,8 +64,9 @@ def draw_prediction(img_bgr: np.ndarray, prediction: Prediction, gate: GateArg =
                     top_k: int = 3, min_size: int = 384) -> np.ndarray:
     """A copy of ``img_bgr`` with the prediction written on it and the gate map blended in.
 
-    gate: None = all of the prediction's gates combined; a name = that gate; an (h, w) array =
-    that map; False = no overlay. Images smaller than ``min_size`` are enlarged so text is readable.
+    gate: None = the prediction's "cam" if it has one, else all its gates combined; a name = that
+    map; an (h, w) array = that map; False = no overlay. Images smaller than ``min_size`` are
+    enlarged so text is readable.
     """
     import cv2
 
@@ -86,11 +91,15 @@ def _pick_gate(prediction: Prediction, gate: GateArg) -> np.ndarray | None:
     if gate is False:
         return None
     if gate is None or gate is True:
-        return combine_gates(prediction.gates)
+        if DEFAULT_MAP not in prediction.gates:
+            return combine_gates(prediction.gates)
+        gate = DEFAULT_MAP
     if isinstance(gate, str):
         if gate not in prediction.gates:
             raise BadInput(f"gate {gate!r} is not in this prediction; it has {sorted(prediction.gates)}")
-        return _normalise(prediction.gates[gate])
+        g = np.asarray(prediction.gates[gate], np.float32)
+        # the cam is already scaled by its maximum: min-max would inflate a flat one
+        return np.clip(g, 0.0, 1.0) if gate == DEFAULT_MAP else _normalise(g)
     g = np.asarray(gate, np.float32)
     if g.ndim == 3 and g.shape[0] == 1:
         g = g[0]

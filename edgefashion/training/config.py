@@ -42,6 +42,7 @@ class TrainConfig:
     ema: float = 0.0                # EMA decay of the weights (0 = off); validated and saved
     head_epochs: int = 0            # LP-FT: epochs fitting the heads on cached frozen features first
     head_warmup: float = 0.0        # or: this fraction of training with the backbone frozen
+    freeze_bn: bool = False         # the backbone's batch norms keep their pretrained statistics
     attribute_loss: str = "grouped"  # "grouped": softmax per exclusive group; "paper": weighted BCE
     multilabel_loss: str = "asymmetric"  # multi-label groups under "grouped": asymmetric / focal / bce
     w_category: float = 1.0

@@ -41,6 +41,7 @@ def evaluate_outputs(outs: dict, schema: LabelSchema) -> dict:
     groups = {g: idx for g, idx in schema.group_indices().items() if idx}
     report = evaluation_report(outs["category_logits"], outs["categories"], outs["attribute_logits"],
                                outs["attributes"], groups, schema)
+    report["num_categories"] = schema.num_categories
     if "landmarks" in outs and "landmarks_true" in outs:
         from edgefashion.training.landmark_metrics import landmark_report
 
@@ -93,14 +94,26 @@ def _plot(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = ["category top-1", "category top-3", "category top-5"]
-    values = [report.get(f"category_top{k}", float("nan")) for k in (1, 3, 5)]
+    names, values, majority = [], [], []
+    if report.get("num_categories", 2) > 1:
+        names += ["category top-1", "category top-3", "category top-5"]
+        values += [report.get(f"category_top{k}", float("nan")) for k in (1, 3, 5)]
+        majority += [float("nan")] * 3
+    for group, m in report.get("groups", {}).items():  # the truthful figures first
+        names.append(f"{group} top-1" if m["kind"] == "exclusive" else f"{group} mAP")
+        values.append(m["top1"] if m["kind"] == "exclusive" else m["map"])
+        majority.append(m.get("majority_share", float("nan")))
     for k in (3, 5):
         for group, v in report.get(f"attribute_top{k}_recall", {}).items():
             names.append(f"{group} R@{k}")
             values.append(v)
+            majority.append(float("nan"))
     fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(names)), 4))
     ax.bar(range(len(values)), [0 if np.isnan(v) else 100 * v for v in values], color="#3b7dd8")
+    if any(not np.isnan(v) for v in majority):  # the majority share as a tick on each group's bar
+        ax.scatter(range(len(majority)), [100 * v for v in majority], marker="_", s=300, color="#d83b3b",
+                   label="majority share", zorder=3)
+        ax.legend(loc="lower right", fontsize=8)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("%")
     ax.set_ylim(0, 100)

@@ -102,9 +102,20 @@ class Teacher:
         keep = [(t, s) for t, s in enumerate(self.attr_index) if s >= 0]
         if keep:
             t_idx, s_idx = (list(v) for v in zip(*keep))
-            scores = out["attribute_logits"].float().sigmoid()[:, t_idx]
-            attrs[:, s_idx] = torch.where(scores >= self.thresholds[t_idx], 1.0, -1.0)
+            on = self._attribute_labels(out["attribute_logits"].float())[:, t_idx]
+            attrs[:, s_idx] = torch.where(on, 1.0, -1.0)
         return cat, attrs
+
+
+    def _attribute_labels(self, logits: torch.Tensor) -> torch.Tensor:
+        """(N, A) bool: sigmoid scores above the thresholds; in the teacher's softmax groups its
+        best value (the group's answer)."""
+        on = logits.sigmoid() >= self.thresholds
+        for idx in self.schema.softmax_indices():
+            best = torch.as_tensor(idx, device=logits.device)[logits[:, idx].argmax(1)]
+            on[:, idx] = False
+            on[torch.arange(len(logits), device=logits.device), best] = True
+        return on
 
 
 def _name_map(src: Sequence[str], dst: Sequence[str]) -> np.ndarray:

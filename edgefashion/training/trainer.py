@@ -3,6 +3,7 @@ or the paper's step decay, training.schedule), multi-task loss, optional EMA of 
 augmentation (data/augment.py), progress bar, best-on-validation checkpoint, resume, time budget."""
 from __future__ import annotations
 
+import copy
 import math
 import time
 from pathlib import Path
@@ -147,7 +148,7 @@ class Trainer:
         if not multi or not path.is_file():
             return None
         ckpt = read_checkpoint(path)
-        model = self.eval_model()
+        model = copy.deepcopy(self.eval_model())  # the trained model itself stays as it ended
         model.load_state_dict(ckpt["state_dict"])
         outs = collect_model_outputs(model, val_samples, self.preprocess, self.cfg.batch_size,
                                      self.device)
@@ -204,6 +205,8 @@ class Trainer:
 
         cfg, self._epoch_loss, n = self.cfg, 0.0, 0
         self.model.train()
+        if cfg.freeze_bn:
+            freeze_batch_norms(getattr(self.model, "backbone", None))
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False, unit="batch",
                    disable=None if cfg.progress else True)  # None: no bar when not a terminal
         for batch in bar:
@@ -238,7 +241,8 @@ class Trainer:
                                       self.cfg.batch_size, self.device)
         record = {"epoch": 0, "step": 0, "phase": "heads on frozen features",
                   **fit_heads(self.model, cache, base_loss(loss_fn), self.cfg.head_epochs, self.cfg.lr,
-                              self.cfg.weight_decay, self.cfg.seed), "loss": float("nan"), "lr": self.cfg.lr}
+                              self.cfg.weight_decay, self.cfg.seed), "lr": self.cfg.lr}
+        record["loss"] = record["final_loss"]
         if val_samples:
             record["val"] = evaluate_model(self.model, val_samples, self.schema, self.preprocess,
                                            batch_size=self.cfg.batch_size, device=self.device)
@@ -266,6 +270,15 @@ class Trainer:
             self._head_phase = on
             if not on:
                 print(f"step {self.step}: head warm-up done, fine-tuning the whole model", flush=True)
+
+
+def freeze_batch_norms(module) -> None:
+    """Batch norms in eval mode: a 16-image batch of augmented crops would otherwise replace the
+    ImageNet running statistics within a few dozen steps (weights still train)."""
+    if isinstance(module, torch.nn.Module):
+        for m in module.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
 
 
 def _log(record: dict, num_categories: int) -> None:

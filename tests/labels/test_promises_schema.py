@@ -39,7 +39,11 @@ def test_to_dict_is_the_documented_format():
         "groups": ["texture", "fit"],
         "exclusive_groups": ["fit"],
         "applicability": {},
+        "softmax_groups": [],
     }
+    trained = small().replace(softmax_groups=("fit",))
+    assert trained.to_dict()["softmax_groups"] == ["fit"]
+    assert LabelSchema.from_dict(trained.to_dict()) == trained
 
 
 def test_a_minimal_dict_gets_the_defaults():
@@ -48,6 +52,7 @@ def test_a_minimal_dict_gets_the_defaults():
     assert s.categories == (Category("tee", "any"),)
     assert s.attributes == (Attribute("striped", "texture", 0.5),) and s.groups == ("texture",)
     assert LabelSchema.from_dict({"categories": [{"name": "tee"}]}).num_attributes == 0
+    assert s.softmax_groups == ()  # an older artifact: every attribute a sigmoid
     assert LabelSchema.from_dict({**small().to_dict(), "version": 1}) == small()
 
 

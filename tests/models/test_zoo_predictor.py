@@ -2,8 +2,8 @@
 
 Parametrized over ``list_models()``: a model added to the registry is tested without new code.
 Both artifacts give a Prediction with a category and the fields the model's outputs provide
-(gate / attention maps -> ``gates``, "landmarks" -> ``landmarks`` in image pixels, "embedding" ->
-``embedding``), and the two agree.
+(gate / attention / cam maps -> ``gates``, "landmarks" -> ``landmarks`` in image pixels,
+"embedding" -> ``embedding``), and the two agree.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from edgefashion.export.onnx import check_inputs_from_images, export_onnx
 from edgefashion.labels import LabelSchema
 from edgefashion.models import create_model, get_model_class, list_models, save_checkpoint
 from edgefashion.runtime.images import load_image
+from edgefashion.runtime.predictor import MAP_PREFIXES
 from edgefashion.runtime.preprocess import PreprocessConfig
 from tests.utils import TOLERANCES
 
@@ -46,7 +47,7 @@ def _check_prediction(pred, model, schema, photo) -> None:
     assert abs(float(pred.category.probs.sum()) - 1) < 1e-4
     assert set(pred.attributes) == set(schema.groups) and len(pred.scores) == schema.num_attributes
     outputs = model.output_names
-    maps = [k for k in outputs if k.startswith(("gate", "attention"))]
+    maps = [k for k in outputs if k.startswith(MAP_PREFIXES)]
     assert sorted(pred.gates) == sorted(maps)
     for g in pred.gates.values():
         assert g.ndim == 2 and 0 <= g.min() and g.max() <= 1

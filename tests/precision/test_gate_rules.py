@@ -81,6 +81,7 @@ def test_output_kinds():
     assert output_kind("gate3") == output_kind("attention") == "gate"
     assert output_kind("landmarks") == "landmarks" and output_kind("landmark_heatmaps") is None
     assert output_kind("embedding") == "embedding" and output_kind("features") is None
+    assert output_kind("cam") is None   # explains the top-1 class: judged by the top-1 rule
 
 
 @pytest.mark.parametrize("kwargs, match", [({"min_agreement": 1.5}, "min_agreement 1.5"),

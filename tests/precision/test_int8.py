@@ -65,12 +65,14 @@ def test_int8_agreement_on_real_photos(int8_result, onnx_path, eval_photos):
 
 
 def test_default_eval_is_held_out_then_the_calibration_set(onnx_path, calib_photos, tmp_path):
+    # which images evaluate is the point here, not the gate (whose verdict on this tiny
+    # LSUV-scaled model depends on the CPU's int8 kernels)
     held = quantize_onnx(onnx_path, tmp_path / "a.onnx", "int8", calib=calib_photos, calib_size=12,
-                         progress=False, calib_cache=None)
+                         progress=False, calib_cache=None, max_drop=None)
     assert held["calibration"]["images"] == 12 and held["eval"]["num_images"] == 8
     assert held["eval"]["source"].startswith("held-out")
     same = quantize_onnx(onnx_path, tmp_path / "b.onnx", "int8", calib=calib_photos[:6],
-                         progress=False, calib_cache=None)
+                         progress=False, calib_cache=None, max_drop=None)
     assert same["eval"]["num_images"] == 6 and "optimistic" in same["eval"]["source"]
 
 

@@ -369,6 +369,25 @@ def test_check_edge_cases():
                   {**tol, "cosine": -1.0, "margin": 0.001})["passed"]
 
 
+def test_cam_is_checked_only_where_the_top1_agrees():
+    """A near-tie flip gives another class's cam: the margin rule judges it, not the map check."""
+    tie = np.array([[1.0, 0.999, 0.0], [0.0, 1.0, 0.0]], np.float32)
+    flip = np.array([[0.999, 1.0, 0.0], [0.0, 1.0, 0.0]], np.float32)   # image 0 flips, within margin
+    cam = np.zeros((2, 1, 2, 2), np.float32)
+    other = cam.copy()
+    other[0] = 1.0                              # the flipped image's cam: another class's map
+    tol = {**TOLERANCES["fp32"], "cosine": -1.0}
+    ref = _ref({"category_logits": tie, "cam": cam}, 2)
+    rep = _check(ref, {"category_logits": flip, "cam": other}, tol)
+    assert rep["passed"] and rep["outputs"]["cam"]["max_abs"] == 0.0
+    other[1] = 0.5                              # drift where the top-1 agrees still fails
+    rep = _check(ref, {"category_logits": flip, "cam": other}, tol)
+    assert rep["failures"] == ["cam max abs error 0.5000 > 0.01"]
+    none = _check(_ref({"category_logits": tie[:1], "cam": cam[:1]}, 1),
+                  {"category_logits": flip[:1], "cam": other[:1]}, tol)
+    assert none["passed"] and none["outputs"]["cam"] == {"cosine_min": 1.0, "max_abs": 0.0, "images": 0}
+
+
 def test_add_reference_set_replaces_in_the_file_folder(schema, tmp_path):
     """The new file is written next to the old one and renamed over it: atomic, and possible across
     file systems (here /dev/shm, a tmpfs, when the temporary folder is elsewhere)."""

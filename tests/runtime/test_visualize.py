@@ -17,7 +17,7 @@ def make_prediction(bbox=None) -> Prediction:
     return Prediction(
         "x.jpg", CategoryResult("tee", 0.8, 0, [("tee", 0.8), ("top", 0.1)], ["tee", "top"],
                                 np.array([0.8, 0.2], np.float32)),
-        {"texture": ["striped"], "neck": []}, {"striped": 0.9}, {"gate1": gate}, bbox=bbox,
+        {"texture": ["striped"], "neck": []}, scores={"striped": 0.9}, gates={"gate1": gate}, bbox=bbox,
     )
 
 
@@ -61,6 +61,20 @@ def test_draw_error_and_gate_choices():
         draw_prediction("x.jpg", p)
     both = combine_gates({"a": np.zeros((4, 4)), "b": np.arange(64, dtype=np.float32).reshape(8, 8)})
     assert both.shape == (8, 8) and 0.0 <= both.min() and both.max() <= 0.5 + 1e-6
+
+
+def test_the_default_overlay_is_the_cam_when_there_is_one():
+    p = make_prediction()
+    cam = np.zeros((2, 2), np.float32)
+    cam[1] = 0.5                 # bottom half, max 0.5: drawn as is, not stretched to 1
+    p.gates["cam"] = cam
+    img = np.zeros((400, 400, 3), np.uint8)
+    default = draw_prediction(img, p)
+    np.testing.assert_array_equal(default, draw_prediction(img, p, gate="cam"))
+    assert not np.array_equal(default, draw_prediction(img, p, gate="gate1"))
+    assert not np.array_equal(default, draw_prediction(img, p, gate=cam))  # an array: min-max
+    del p.gates["cam"]           # no cam: the gates combined, as before
+    np.testing.assert_array_equal(draw_prediction(img, p), draw_prediction(img, p, gate="gate1"))
 
 
 @pytest.mark.needs_data
