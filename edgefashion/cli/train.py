@@ -1,6 +1,7 @@
 """edgefashion train DATA: train a model on a DeepFashion-C style or folder-per-category dataset."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def add_parser(sub) -> None:
     rec.add_argument("--warmup", type=float, help="fraction of training spent warming up")
     rec.add_argument("--min-lr-ratio", type=float, help="the cosine's final lr / peak lr")
     rec.add_argument("--label-smoothing", type=float, help="category label smoothing (fine-tune 0.1)")
-    rec.add_argument("--augment", choices=["none", "light", "strong"],
+    rec.add_argument("--augment", choices=["none", "light", "strong", "attributes"],
                      help="random resized crop / box jitter + colour jitter strength (flip always)")
     rec.add_argument("--ema", type=float, nargs="?", const=0.998, default=None, metavar="DECAY",
                      help="validate and save an EMA of the weights (decay 0.998 when given alone)")
@@ -54,8 +55,9 @@ def add_parser(sub) -> None:
     rec.add_argument("--head-warmup", type=float,
                      help="or: train only the new layers (backbone frozen) for this fraction of "
                      "training first (0 = off, the default)")
-    rec.add_argument("--freeze-bn", action="store_true", default=None,
-                     help="keep the pretrained backbone's batch-norm statistics (eval mode)")
+    rec.add_argument("--freeze-bn", action=argparse.BooleanOptionalAction, default=None,
+                     help="keep the pretrained backbone's batch-norm statistics (eval mode; "
+                     "the default when fine-tuning on data with attribute groups)")
     rec.add_argument("--attribute-loss", choices=["grouped", "paper"],
                      help="grouped (default): softmax cross-entropy per exclusive group, "
                      "--multilabel-loss for the other groups, each group's loss normalised; paper: "
@@ -117,7 +119,7 @@ def run(args) -> int:
         import random
 
         train = random.Random(args.seed).sample(train, min(args.max_train, len(train)))
-    cfg = train_config(args)
+    cfg = train_config(args, attributes=schema.num_attributes > 0)
     opts = model_options(args.model, {"width": args.width, "input_size": args.input_size,
                                       "batch_norm": args.batch_norm or None,
                                       "backbone_weights": args.backbone_weights},
@@ -147,12 +149,13 @@ def run(args) -> int:
     return 0
 
 
-def train_config(args):
-    """The recipe's TrainConfig (fine-tune with --pretrained, scratch, or paper) + given flags."""
+def train_config(args, attributes: bool = False):
+    """The recipe's TrainConfig (fine-tune with --pretrained, scratch, or paper; ``attributes``: the
+    data has attribute groups) + given flags."""
     from edgefashion.training.recipe import recipe_config
 
     return recipe_config(
-        bool(args.pretrained), args.schedule, epochs=args.epochs, batch_size=args.batch_size,
+        bool(args.pretrained), args.schedule, attributes, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
         backbone_lr_mult=args.backbone_lr_mult, layer_decay=args.layer_decay,
         freeze_layers=args.freeze_layers, warmup=args.warmup, min_lr_ratio=args.min_lr_ratio,

@@ -78,6 +78,20 @@ def group_value(attribute: str, group: str) -> str:
     return attribute[len(prefix):] if attribute.startswith(prefix) else attribute
 
 
+def group_answers(schema, scores: np.ndarray, top1: int,
+                  applicable: np.ndarray | None = None) -> dict[str, tuple[str, float]]:
+    """Each exclusive group's best applicable value ("group=" prefix dropped) and its score, for
+    one image: scores (A,); groups with fewer than two values answer nothing."""
+    names, out = schema.attribute_names, {}
+    members = schema.group_indices()
+    for group in schema.exclusive_groups:
+        idx = [a for a in members.get(group, ()) if applicable is None or applicable[top1, a]]
+        if len(members.get(group, ())) >= 2 and idx:
+            best = max(idx, key=lambda a: scores[a])
+            out[group] = (group_value(names[best], group), float(scores[best]))
+    return out
+
+
 def exclusive_indices(schema) -> list[np.ndarray]:
     """Attribute indices of each mutually exclusive group."""
     groups = schema.group_indices()

@@ -25,7 +25,7 @@ from edgefashion.runtime.feeds import feed_batch, split_inputs, static_batch
 from edgefashion.runtime.images import MAX_PIXELS, ImageSource, check_float_scale, describe, load_image
 from edgefashion.runtime.metadata import preprocess_from_metadata, schema_from_metadata
 from edgefashion.runtime.postprocess import (ATTRIBUTE_OUTPUT, CATEGORY_OUTPUT, Threshold,
-                                             group_value, postprocess, resolve_thresholds)
+                                             group_answers, postprocess, resolve_thresholds)
 from edgefashion.runtime.prediction import CategoryResult, Prediction
 
 __all__ = ["Predictor", "Prediction"]
@@ -328,14 +328,7 @@ class Predictor:
 
 
     def _group_answers(self, scores: np.ndarray, top1: int) -> dict[str, tuple[str, float]]:
-        """Each exclusive group's best applicable value (the "group=" prefix dropped) and score."""
-        out = {}
-        for group in self.schema.exclusive_groups:
-            idx = [a for a in self._groups.get(group, ()) if self._applicable[top1, a]]
-            if idx:
-                best = max(idx, key=lambda a: scores[a])
-                out[group] = (group_value(self._attr_names[best], group), float(scores[best]))
-        return out
+        return group_answers(self.schema, scores, top1, self._applicable)
 
     def _landmarks(self, points: np.ndarray, shape: tuple, box) -> dict[str, tuple]:
         """(K, 3) normalised model-input (x, y, conf) -> name -> (x, y, conf) in image pixels."""

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from edgefashion.errors import BadInput
-from edgefashion.runtime.postprocess import exclusive_indices, select_attributes
+from edgefashion.runtime.postprocess import exclusive_indices, group_answers, select_attributes
 from edgefashion.runtime.prediction import CategoryResult, Prediction
 
 METHODS = ("mean", "ema")
@@ -156,5 +156,6 @@ def smooth_prediction(raw: Prediction, smoother: ScoreSmoother, top_k: int) -> P
     for group, idx in smoother.schema.group_indices().items():
         on = sorted((a for a in idx if labels[a]), key=lambda a: -scores[a])
         attributes[group] = [attr_names[a] for a in on]
-    return dataclasses.replace(raw, category=category, attributes=attributes,
+    groups = group_answers(smoother.schema, scores, cat, smoother.schema.applicability_mask())
+    return dataclasses.replace(raw, category=category, attributes=attributes, groups=groups,
                                scores=dict(zip(attr_names, scores.tolist())))

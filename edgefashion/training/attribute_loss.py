@@ -9,7 +9,7 @@
   ICCV 2021: gamma- = 4, gamma+ = 0, negatives' probability shifted by 0.05), which down-weights
   the many easy negatives of 1-5 % positive attributes; unknown labels contribute nothing; the
   sum over known labels is divided by the positives in the batch (RetinaNet's normaliser), so a
-  group's loss is per positive, comparable to a softmax group's;
+  group's loss is per positive, comparable to a softmax group's (``bce``: a mean over known labels);
 - the attribute loss is the mean over the groups.
 
 ``paper``: the MSFAN paper's weighted BCE over every attribute (training.losses.weighted_bce).
@@ -95,6 +95,8 @@ class GroupedAttributeLoss(nn.Module):
             return None
         t = (y == 1).to(z.dtype)
         per = multilabel_loss(z, t, self.kind, self.gamma_neg, self.gamma_pos, self.clip)
+        if self.kind == "bce":  # plain BCE: a mean over the known labels
+            return (per * known).sum() / known.sum()
         n_pos = (t * known).sum().clamp(min=1.0)
         return (per * known).sum() / n_pos
 

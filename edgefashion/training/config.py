@@ -17,7 +17,7 @@ from edgefashion.errors import BadInput
 
 SCHEDULES = ("cosine", "paper")
 OPTIMIZERS = ("adam", "adamw")
-AUGMENTS = ("none", "light", "strong")
+AUGMENTS = ("none", "light", "strong", "attributes")
 ATTRIBUTE_LOSSES = ("grouped", "paper")          # training.attribute_loss
 MULTILABEL_LOSSES = ("asymmetric", "focal", "bce")
 

@@ -78,6 +78,8 @@ def group_report(attribute_logits: np.ndarray, attributes: np.ndarray, schema) -
         if not idx:
             continue
         if g in exclusive:
+            if len(idx) < 2:  # one value: always right, it would only inflate the mean
+                continue
             m = exclusive_group_metrics(attribute_logits[:, idx], attributes[:, idx])
             if m is not None:
                 out[g] = {"kind": "exclusive", **m}
@@ -114,11 +116,20 @@ def tune_thresholds(scores: np.ndarray, labels: np.ndarray, current: np.ndarray)
         y = labels[known, j] == 1
         if not y.any():
             continue
-        s = np.sort(np.unique(scores[known, j]))
-        cuts = np.concatenate([[s[0] / 2], (s[:-1] + s[1:]) / 2]) if len(s) > 1 else s
-        f1 = [_f1(scores[known, j] >= c, y) for c in cuts]
-        out[j] = float(np.clip(cuts[int(np.argmax(f1))], 0.01, 0.99))
+        out[j] = _best_cut(scores[known, j], y)
     return out
+
+
+def _best_cut(s: np.ndarray, y: np.ndarray) -> float:
+    """The F1-optimal threshold in O(N log N): sort once, F1 after each run of tied scores."""
+    order = np.argsort(-s, kind="stable")
+    s, y = s[order], y[order]
+    tp = np.cumsum(y)
+    last = np.r_[np.nonzero(s[1:] != s[:-1])[0], len(s) - 1]  # the end of each tied run
+    f1 = 2.0 * tp[last] / (last + 1 + y.sum())
+    k = last[int(np.argmax(f1))]
+    below = s[k + 1] if k + 1 < len(s) else s[k] / 2  # midway to the next lower score
+    return float(np.clip((s[k] + below) / 2, 0.01, 0.99))
 
 
 def _f1(pred: np.ndarray, truth: np.ndarray) -> float:

@@ -46,7 +46,7 @@ def cache_pooled_features(model: nn.Module, samples: Sequence, preprocess, batch
                 model(view)
                 feats.append(seen[0].float().cpu())
                 cats.append(torch.as_tensor([int(it["category"]) for it in items]))
-                attrs.append(torch.stack([torch.as_tensor(it["attributes"]) for it in items]))
+                attrs.append(torch.stack([torch.as_tensor(it["attributes"]) for it in items]).to(torch.int8))
     finally:
         hook.remove()
         model.train(was_training)
@@ -60,6 +60,7 @@ def fit_heads(model: nn.Module, cache: dict[str, torch.Tensor], loss_fn: nn.Modu
     params = [p for h in heads for p in h.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     n, gen = len(cache["features"]), torch.Generator().manual_seed(seed)
+    dev = next(model.attribute_head.parameters()).device
     steps = epochs * max(1, -(-n // HEAD_BATCH))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     for h in heads:
@@ -69,10 +70,10 @@ def fit_heads(model: nn.Module, cache: dict[str, torch.Tensor], loss_fn: nn.Modu
         order = torch.randperm(n, generator=gen)
         for i in range(0, n, HEAD_BATCH):
             idx = order[i:i + HEAD_BATCH]
-            f = cache["features"][idx]
+            f = cache["features"][idx].to(dev)
             out = {"category_logits": model.category_head(f), "attribute_logits": model.attribute_head(f)}
-            loss = loss_fn(out, {"category": cache["category"][idx],
-                                 "attributes": cache["attributes"][idx]})["loss"]
+            loss = loss_fn(out, {"category": cache["category"][idx].to(dev),
+                                 "attributes": cache["attributes"][idx].to(dev)})["loss"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -5,7 +5,10 @@
   label smoothing 0.1, random resized crop / box jitter + flip + colour jitter ("strong").
 - ``scratch`` (random weights): Adam 1e-3, 3 % warm-up, cosine to 5 % of the peak (not to
   nothing: a small dataset keeps learning to the end), light augmentation.
-- ``paper``: MSFAN's Adam 1e-4 divided by 10 every 2 epochs, flip only (``--schedule paper``).
+- ``paper``: MSFAN's Adam 1e-4 divided by 10 every 2 epochs, flip only, the paper's weighted BCE
+  for the attributes (``--schedule paper``).
+- ``finetune`` on data with attribute groups adds ``ATTRIBUTE_FINETUNE`` (LP-FT's head fit, garment-
+  keeping crops, frozen batch-norm statistics, an EMA).
 
 ``recipe_config(pretrained, schedule, **overrides)``: overrides that are None are left to the recipe.
 """
@@ -17,14 +20,22 @@ from edgefashion.training.config import TrainConfig
 RECIPES: dict[str, dict] = {
     "finetune": {"schedule": "cosine", "optimizer": "adamw", "lr": 1e-3, "backbone_lr_mult": 0.25,
                  "weight_decay": 0.02, "warmup": 0.05, "min_lr_ratio": 0.01,
-                 "label_smoothing": 0.1, "augment": "strong", "head_epochs": 40},
+                 "label_smoothing": 0.1, "augment": "strong"},
     "scratch": {"schedule": "cosine", "optimizer": "adam", "lr": 1e-3, "backbone_lr_mult": 1.0,
                 "weight_decay": 0.0, "warmup": 0.03, "min_lr_ratio": 0.05,
                 "label_smoothing": 0.0, "augment": "light"},
     "paper": {"schedule": "paper", "optimizer": "adam", "lr": 1e-4, "backbone_lr_mult": 1.0,
               "weight_decay": 0.0, "warmup": 0.0, "lr_step_epochs": 2, "lr_gamma": 0.1,
-              "label_smoothing": 0.0, "augment": "none"},
+              "label_smoothing": 0.0, "augment": "none", "attribute_loss": "paper"},
 }
+
+
+# fine-tuning on data with attribute groups (measured on deepfashion-fine-attr and
+# fashion-product-small, benchmarks/results/attributes_*.json): LP-FT's head fit on frozen features
+# first, crops that keep the garment whole and no saturation jitter, the backbone's ImageNet
+# batch-norm statistics kept (16-photo batches of 200-600 photos replaced them within an epoch), and
+# an EMA of the weights validated and saved
+ATTRIBUTE_FINETUNE = {"head_epochs": 40, "augment": "attributes", "freeze_bn": True, "ema": 0.98}
 
 
 def recipe_name(pretrained: bool, schedule: str | None = None) -> str:
@@ -36,12 +47,17 @@ def recipe_name(pretrained: bool, schedule: str | None = None) -> str:
     return "finetune" if pretrained else "scratch"
 
 
-def recipe_config(pretrained: bool, schedule: str | None = None, **overrides) -> TrainConfig:
-    """The recipe's TrainConfig with every non-None override applied on top."""
+def recipe_config(pretrained: bool, schedule: str | None = None, attributes: bool = False,
+                  **overrides) -> TrainConfig:
+    """The recipe's TrainConfig with every non-None override applied on top; ``attributes`` (the
+    data has attribute groups) adds ATTRIBUTE_FINETUNE to the fine-tuning recipe."""
     fields = TrainConfig.__dataclass_fields__
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise BadInput(f"unknown training options {unknown}; known: {sorted(fields)}")
-    base = dict(RECIPES[recipe_name(pretrained, schedule)])
+    name = recipe_name(pretrained, schedule)
+    base = dict(RECIPES[name])
+    if attributes and name == "finetune":
+        base.update(ATTRIBUTE_FINETUNE)
     base.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**base)

@@ -24,7 +24,7 @@ from edgefashion.runtime.postprocess import attribute_scores
 from edgefashion.training.evaluate import collect_model_outputs, evaluate_model
 from edgefashion.training.group_metrics import selection_score, tune_thresholds
 from edgefashion.training.head_warmup import base_loss, cache_pooled_features, fit_heads, supports_head_warmup
-from edgefashion.training.attribute_loss import training_schema
+from edgefashion.training.attribute_loss import GroupedAttributeLoss, training_schema
 from edgefashion.training.losses import build_loss, training_forward
 from edgefashion.training.optim import add_group, backbone_parameter_ids, build_optimizer
 from edgefashion.training.schedule import LRSchedule
@@ -59,7 +59,11 @@ class Trainer:
             self._pending_opt_state = (st["optimizer"], st.get("loss"))
         self._pending_ema = st.get("ema")
         self.epoch, self.step = int(st.get("epoch", 0)), int(st.get("step", 0))
-        self.best, self.history = float(st.get("best", -1.0)), list(st.get("history", []))
+        self.history = list(st.get("history", []))
+        # re-scored: a checkpoint from before the selection score kept another metric as "best"
+        scores = [self.score(r["val"]) for r in self.history if "val" in r]
+        scores = [v for v in scores if not math.isnan(v)]
+        self.best = max(scores) if scores else float(st.get("best", -1.0))
 
     def _save(self, name: str) -> Path:
         """last.pt: the trained weights (+ the EMA's in train_state); best.pt: the validated ones."""
@@ -92,14 +96,18 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed + self.epoch)
+        start = time.monotonic()  # the time budget covers the head fit too
         loss_fn = self._setup(train_samples)
         if cfg.head_epochs and self.epoch == 0 and not self.history:
             self._fit_heads(train_samples, val_samples, loss_fn)
         loader = self._make_loader(train_samples)
         self.schedule = LRSchedule(cfg, len(loader))
-        start, stopped = time.monotonic(), None
+        stopped = None
         while self.epoch < cfg.epochs and stopped is None:
-            stopped = self._run_epoch(loader, loss_fn, start)
+            try:
+                stopped = self._run_epoch(loader, loss_fn, start)
+            finally:  # a run that stops in the head phase leaves no parameter frozen
+                self._set_head_phase(False)
             self.epoch += 1
             record = {"epoch": self.epoch, "step": self.step, "lr": self._lrs()["head"],
                       "lrs": self._lrs(), "loss": self._epoch_loss,
@@ -163,6 +171,12 @@ class Trainer:
         """The loss (its parameters join the optimizer), resumed state, the model on its device."""
         loss_fn = self._build_loss(train_samples).to(self.device)
         self.loss_fn = loss_fn
+        if self.schema.softmax_groups and not any(isinstance(m, GroupedAttributeLoss)
+                                                  for m in loss_fn.modules()):
+            # the model's own paper loss (vsam, m2fashion, multibranch) trains sigmoids
+            print(f"note: {type(self.model).__name__}'s own loss trains every attribute as a sigmoid; "
+                  "its exclusive groups are answered as sigmoids", flush=True)
+            self.schema = self.schema.replace(softmax_groups=())
         loss_params = list(loss_fn.parameters())  # e.g. learned task-uncertainty weights
         if loss_params and len(self.opt.param_groups) == self._model_groups:
             add_group(self.opt, loss_params)
@@ -205,8 +219,11 @@ class Trainer:
 
         cfg, self._epoch_loss, n = self.cfg, 0.0, 0
         self.model.train()
+        bb = getattr(self.model, "backbone", None)
+        if self._head_phase and isinstance(bb, torch.nn.Module):
+            bb.eval()  # still in the head phase: the frozen backbone keeps its statistics
         if cfg.freeze_bn:
-            freeze_batch_norms(getattr(self.model, "backbone", None))
+            freeze_batch_norms(bb)
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False, unit="batch",
                    disable=None if cfg.progress else True)  # None: no bar when not a terminal
         for batch in bar:
@@ -246,7 +263,8 @@ class Trainer:
         if val_samples:
             record["val"] = evaluate_model(self.model, val_samples, self.schema, self.preprocess,
                                            batch_size=self.cfg.batch_size, device=self.device)
-            self.best = self.score(record["val"])
+            score = self.score(record["val"])
+            self.best = score if not math.isnan(score) else self.best
         if self.ema is not None:  # the average starts from the fitted heads
             self.ema = ModelEMA(self.model, self.cfg.ema)
         if val_samples:
@@ -259,17 +277,18 @@ class Trainer:
     def _set_head_phase(self, on: bool) -> None:
         """LP-FT's head phase: the pretrained backbone frozen (no backward through it, its batch
         norms in eval mode); off: everything trains again."""
-        if self.cfg.head_warmup <= 0:
+        if self.cfg.head_warmup <= 0 or on == self._head_phase:
             return
         for p in self._backbone:
             p.requires_grad_(not on)
         bb = getattr(self.model, "backbone", None)
         if isinstance(bb, torch.nn.Module):
-            bb.train(not on)
-        if on != self._head_phase:
-            self._head_phase = on
-            if not on:
-                print(f"step {self.step}: head warm-up done, fine-tuning the whole model", flush=True)
+            bb.train(not on and self.model.training)
+            if self.cfg.freeze_bn:
+                freeze_batch_norms(bb)
+        self._head_phase = on
+        if not on:
+            print(f"step {self.step}: head warm-up done, fine-tuning the whole model", flush=True)
 
 
 def freeze_batch_norms(module) -> None:

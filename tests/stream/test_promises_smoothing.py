@@ -133,3 +133,17 @@ def test_config_accepts_its_edges():
     SmoothingConfig(alpha=1.0, enter=0.5, leave=0.5, gap=0.0, category_margin=0.0, window=1)
     cfg = SmoothingConfig(window=3, method="ema", alpha=0.5)
     assert SmoothingConfig.from_dict({**cfg.to_dict(), "extra": 1}) == cfg
+
+
+def test_group_answers_follow_the_smoothed_scores():
+    """An exclusive group's answer is read from the window mean, not the last frame; a softmax
+    group answers its best value even below every threshold."""
+    s = make_smoother(2, SCHEMA, SCHEMA.thresholds())
+    smooth_prediction(raw([0.7, 0.2, 0.1], [0.9, 0.6, 0.8, 0.3]), s, top_k=3)
+    second = smooth_prediction(raw([0.7, 0.2, 0.1], [0.1, 0.8, 0.1, 0.5], "cam#1"), s, top_k=3)
+    # window mean of sleeve: short (0.8 + 0.1) / 2 = 0.45, long (0.3 + 0.5) / 2 = 0.4
+    assert second.groups == {"sleeve": ("short", pytest.approx(0.45))}
+    soft = SCHEMA.replace(softmax_groups=("sleeve",))
+    s2 = make_smoother(1, soft, soft.thresholds())
+    low = smooth_prediction(raw([0.7, 0.2, 0.1], [0.1, 0.1, 0.3, 0.2]), s2, top_k=3)
+    assert low.attributes["sleeve"] == ["short"] and low.groups["sleeve"][0] == "short"

@@ -69,14 +69,17 @@ def test_groups_are_normalised_so_many_and_few_values_start_equal():
     torch.testing.assert_close(loss(z, y), torch.tensor(1.0))
 
 
-def test_multilabel_group_masks_unknown_and_divides_by_positives():
-    schema = LabelSchema.simple(["a"], {"texture": ["s", "d", "f"]})
-    loss = GroupedAttributeLoss(training_schema(schema), multilabel="bce")
+def test_multilabel_group_masks_unknown_and_normalises():
+    schema = training_schema(LabelSchema.simple(["a"], {"texture": ["s", "d", "f"]}))
     z = torch.tensor([[1.0, -2.0, 0.5], [0.3, 0.0, -1.0]])
     y = torch.tensor([[1, -1, 0], [-1, 1, -1]])
     known = y != 0
-    per = F.binary_cross_entropy_with_logits(z, (y == 1).float(), reduction="none")
-    torch.testing.assert_close(loss(z, y), (per * known).sum() / 2)  # two positives
+    t = (y == 1).float()
+    bce = F.binary_cross_entropy_with_logits(z, t, reduction="none")
+    torch.testing.assert_close(GroupedAttributeLoss(schema, multilabel="bce")(z, y),
+                               (bce * known).sum() / 5)  # a mean over the five known labels
+    asl = multilabel_loss(z, t, "asymmetric")
+    torch.testing.assert_close(GroupedAttributeLoss(schema)(z, y), (asl * known).sum() / 2)  # per positive
 
 
 def test_asymmetric_loss_down_weights_easy_negatives_and_focal_matches_its_formula():

@@ -106,3 +106,40 @@ def test_training_history_records_the_decaying_lr_per_epoch(real_photos, tmp_pat
     assert all(h["lrs"]["head"] == h["lr"] for h in summary["history"])
     paper = _tiny_run(samples, schema, tmp_path / "p", epochs=4, lr=1e-3, schedule="paper")
     assert [h["lr"] for h in paper["history"]] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4])
+
+
+def test_fine_tuning_on_attribute_data_adds_the_attribute_recipe():
+    from edgefashion.training.recipe import ATTRIBUTE_FINETUNE
+
+    plain = recipe_config(True)
+    assert (plain.head_epochs, plain.augment, plain.freeze_bn, plain.ema) == (0, "strong", False, 0.0)
+    attrs = recipe_config(True, attributes=True)
+    for key, value in ATTRIBUTE_FINETUNE.items():
+        assert getattr(attrs, key) == value
+    assert recipe_config(True, attributes=True, augment="strong", head_epochs=0).augment == "strong"
+    assert recipe_config(False, attributes=True).head_epochs == 0  # scratch: nothing pretrained
+    paper = recipe_config(True, "paper", attributes=True)
+    assert paper.attribute_loss == "paper" and paper.head_epochs == 0
+    assert plain.attribute_loss == "grouped"
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_freeze_bn_keeps_the_backbone_statistics_through_a_training_run(real_photos, tmp_path, freeze):
+    import numpy as np
+    import torch
+
+    from edgefashion.data import Sample
+    from edgefashion.labels import LabelSchema
+    from edgefashion.models import create_model
+    from edgefashion.runtime.preprocess import PreprocessConfig
+    from edgefashion.training import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    schema = LabelSchema.simple(["a", "b"])
+    samples = [Sample(p, i % 2, np.zeros(0, np.int8)) for i, p in enumerate(real_photos[:4])]
+    model = create_model("msfan_lite", 2, 0, width=0.25, input_size=64, head_dim=8)
+    bn = next(m for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    before = bn.running_mean.clone()
+    cfg = TrainConfig(freeze_bn=freeze, max_steps=1, batch_size=4, progress=False)
+    Trainer(model, schema, PreprocessConfig(input_size=64), cfg, tmp_path).fit(samples)
+    assert torch.equal(bn.running_mean, before) == freeze
