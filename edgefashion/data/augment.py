@@ -68,9 +68,10 @@ PRESETS = {
                            brightness=0.15, contrast=0.15, saturation=0.15),
     "strong": AugmentConfig(),
     # attribute groups: a crop that keeps the garment whole (a sleeve or a hem cut away changes
-    # the label), little context, no saturation jitter (colour is a label); flips kept
+    # the label), context as "strong" (a photo without a box still works: growing the box towards
+    # the whole image cuts nothing), no saturation jitter (colour is a label); flips kept
     "attributes": AugmentConfig(crop_scale=(0.85, 1.0), crop_ratio=(0.9, 1.1), box_jitter=0.05,
-                                context_prob=0.1, brightness=0.15, contrast=0.15, saturation=0.0),
+                                context_prob=0.3, brightness=0.15, contrast=0.15, saturation=0.0),
 }
 
 

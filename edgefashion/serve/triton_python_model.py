@@ -22,7 +22,7 @@ import triton_python_backend_utils as pb_utils
 
 from edgefashion.labels import LabelSchema
 from edgefashion.runtime.images import decode_image
-from edgefashion.runtime.postprocess import postprocess, resolve_thresholds
+from edgefashion.runtime.postprocess import group_answers, postprocess, resolve_thresholds
 from edgefashion.runtime.preprocess import PreprocessConfig, preprocess
 from edgefashion.runtime.prediction import CategoryResult, Prediction
 
@@ -86,9 +86,10 @@ class TritonPythonModel:
                                                         key=lambda a: -scores[a])]
                       for g, idx in self.schema.group_indices().items()}
         emb = raw["embedding"][j] if "embedding" in raw else None
+        groups = group_answers(self.schema, scores, category.index, self.schema.applicability_mask())
         return Prediction(source=f"<{int(shape[1])}x{int(shape[0])} image>", category=category,
-                          attributes=attributes, scores=dict(zip(attr_names, scores.tolist())),
-                          embedding=emb)
+                          attributes=attributes, groups=groups,
+                          scores=dict(zip(attr_names, scores.tolist())), embedding=emb)
 
     def finalize(self) -> None:
         pass
