@@ -74,13 +74,18 @@ def test_fixture_is_small_and_really_trained(trained, trained_onnx, val_photos):
 def test_int8_of_a_trained_model_keeps_its_answers(trained_onnx, clothing_small, val_photos,
                                                    tmp_path):
     calib = _photos(clothing_small / "train", 10, offset=100)  # 100 training photos, not the fixture's
+    # uint8 activations: ONNX Runtime's own CPU layout, which this test runs on. The TensorRT layout
+    # (symmetric int8 activations) depends on the CPU's int8 kernels under ONNX Runtime: 96-98 %
+    # agreement on the Intel Xeon (AMX), 87 % on the AMD EPYC (AVX-512 VNNI), where uint8 gives 95 %
+    # -- gating on the runtime that runs the file is issue 22's work.
     res = quantize_onnx(trained_onnx, tmp_path / "m.int8.onnx", "int8", calib=calib,
                         eval_images=val_photos, progress=False, calib_cache=None,
+                        activations="uint8",
                         min_agreement=0.95, max_drop=3.0)  # the gate itself enforces the bounds
     acc = res["accuracy"]
     assert acc["num_images"] == 100 and acc["category"]["labels"].startswith("known")
     assert acc["category"]["top1_agreement"] >= 0.95
-    assert abs(acc["category"]["delta_points"]["top1"]) <= 3.0
+    assert abs(acc["category"]["delta_points"]["top1"]) <= 3.0 + 1e-9  # 3 photos of 100 is 3.0
     logits = acc["outputs"]["category_logits"]
     assert logits["cosine_mean"] > 0.998 and logits["cosine_min"] > 0.97, logits
     assert all(acc["outputs"][g]["cosine_mean"] > 0.999 for g in ("gate1", "gate2", "gate3", "gate4"))
