@@ -62,6 +62,26 @@ def data_dir(*parts: str) -> Path:
     return p
 
 
+def fashion_product_subset(dst: Path, rows: int) -> Path:
+    """``dst`` as a Fashion Product folder (styles.csv + images/) with the real set's first rows."""
+    import csv
+    import shutil
+
+    src = data_dir("fashion-product-small")
+    (dst / "images").mkdir(parents=True)
+    with open(src / "styles.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        kept = [r for _, r in zip(range(rows), reader)]
+        fields = reader.fieldnames
+    with open(dst / "styles.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(kept)
+    for r in kept:
+        shutil.copy(src / "images" / f"{r['id']}.jpg", dst / "images")
+    return dst
+
+
 @pytest.fixture(scope="session")
 def clothing_small() -> Path:
     return data_dir("clothing-small")

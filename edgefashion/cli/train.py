@@ -52,9 +52,6 @@ def add_parser(sub) -> None:
     rec.add_argument("--head-epochs", type=int,
                      help="LP-FT: first fit the heads on cached frozen features for N epochs "
                      "(fine-tune default 40; 0 = off; models with shared pooled heads)")
-    rec.add_argument("--head-warmup", type=float,
-                     help="or: train only the new layers (backbone frozen) for this fraction of "
-                     "training first (0 = off, the default)")
     rec.add_argument("--freeze-bn", action=argparse.BooleanOptionalAction, default=None,
                      help="keep the pretrained backbone's batch-norm statistics (eval mode; "
                      "the default when fine-tuning on data with attribute groups)")
@@ -160,7 +157,7 @@ def train_config(args, attributes: bool = False):
         backbone_lr_mult=args.backbone_lr_mult, layer_decay=args.layer_decay,
         freeze_layers=args.freeze_layers, warmup=args.warmup, min_lr_ratio=args.min_lr_ratio,
         label_smoothing=args.label_smoothing, augment=args.augment, ema=args.ema,
-        lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma, head_warmup=args.head_warmup,
+        lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma,
         head_epochs=args.head_epochs, freeze_bn=args.freeze_bn,
         attribute_loss=args.attribute_loss, multilabel_loss=args.multilabel_loss,
         w_category=args.w_category,
@@ -178,8 +175,8 @@ def recipe_summary(cfg) -> str:
         f", first {cfg.freeze_layers} backbone stages frozen" if cfg.freeze_layers else "")
     return (f"{cfg.optimizer} lr {cfg.lr:g} (backbone x{cfg.backbone_lr_mult:g}{layers}), warm-up "
             f"{cfg.warmup:.0%} then cosine to {cfg.min_lr_ratio:g}x, label smoothing "
-            f"{cfg.label_smoothing:g}, augment {cfg.augment}, ema {cfg.ema or 'off'}, head warm-up "
-            f"{cfg.head_warmup:.0%}, head epochs {cfg.head_epochs}, attribute loss {cfg.attribute_loss}")
+            f"{cfg.label_smoothing:g}, augment {cfg.augment}, ema {cfg.ema or 'off'}, head epochs "
+            f"{cfg.head_epochs}, attribute loss {cfg.attribute_loss}")
 
 
 def build_model(name: str, schema, opts: dict, input_size: int, pretrained: str | None,

@@ -41,7 +41,6 @@ class TrainConfig:
     augment: str = "none"           # "none" (flip only), "light", "strong" (data/augment.py)
     ema: float = 0.0                # EMA decay of the weights (0 = off); validated and saved
     head_epochs: int = 0            # LP-FT: epochs fitting the heads on cached frozen features first
-    head_warmup: float = 0.0        # or: this fraction of training with the backbone frozen
     freeze_bn: bool = False         # the backbone's batch norms keep their pretrained statistics
     attribute_loss: str = "grouped"  # "grouped": softmax per exclusive group; "paper": weighted BCE
     multilabel_loss: str = "asymmetric"  # multi-label groups under "grouped": asymmetric / focal / bce
@@ -85,9 +84,8 @@ class TrainConfig:
         if not 0 <= self.label_smoothing < 1 or not (self.ema == 0 or 0.5 <= self.ema < 1):
             raise BadInput(f"label_smoothing {self.label_smoothing} must lie in [0, 1) and ema "
                            f"{self.ema} be 0 (off) or a decay in [0.5, 1), e.g. 0.998")
-        if not 0 <= self.head_warmup < 1 or self.head_epochs < 0:
-            raise BadInput(f"head_warmup {self.head_warmup} must lie in [0, 1) (0 = off) and "
-                           f"head_epochs {self.head_epochs} be >= 0")
+        if self.head_epochs < 0:
+            raise BadInput(f"head_epochs {self.head_epochs} must be >= 0 (0 = off)")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise BadInput(f"max_minutes {self.max_minutes} must be > 0")
         if not set(self.unknown_labels) <= {0, -1}:

@@ -8,12 +8,6 @@ lr reaches its floor when the budget does -- not after a fixed count of epochs.
 
 ``paper``: MSFAN's step decay, ``lr_gamma ** (epoch // lr_step_epochs)``, epoch = step //
 steps_per_epoch (the same values as ``torch.optim.lr_scheduler.StepLR`` stepped every epoch).
-
-``head_warmup`` (LP-FT, Kumar et al., ICLR 2022): the first ``head_warmup`` of training trains the
-new layers only (the "head" phase: backbone groups at lr 0 and frozen by the trainer), at the
-peak lr after a short warm-up; the rest is the full fine-tune, whose warm-up + cosine (or step
-decay) runs over the remaining progress. A head that already fits the frozen features keeps the
-pretrained features from being distorted by a random head's gradients.
 """
 from __future__ import annotations
 
@@ -41,26 +35,16 @@ class LRSchedule:
             p = max(p, elapsed_s / self.budget_s)
         return min(1.0, max(0.0, p))
 
-    def in_head_phase(self, step: int, elapsed_s: float = 0.0) -> bool:
-        """True while only the new layers train (the LP part of LP-FT)."""
-        return self.progress(step, elapsed_s) < self.cfg.head_warmup
-
     def factor(self, step: int, elapsed_s: float = 0.0) -> float:
-        cfg, p, hw = self.cfg, self.progress(step, elapsed_s), self.cfg.head_warmup
-        if p < hw:  # the head phase: a short linear warm-up, then the peak lr
-            return cosine_factor(p / hw, 0.1, 1.0)
+        cfg = self.cfg
         if cfg.schedule == "paper":
-            done = step - int(round(hw * self.total_steps))
-            return cfg.lr_gamma ** ((max(0, done) // self.steps_per_epoch) // cfg.lr_step_epochs)
-        q = (p - hw) / (1.0 - hw)
-        return cosine_factor(q, cfg.warmup, cfg.min_lr_ratio)
+            return cfg.lr_gamma ** ((step // self.steps_per_epoch) // cfg.lr_step_epochs)
+        return cosine_factor(self.progress(step, elapsed_s), cfg.warmup, cfg.min_lr_ratio)
 
     def apply(self, opt, step: int, elapsed_s: float = 0.0) -> float:
         f = self.factor(step, elapsed_s)
-        head_only = self.in_head_phase(step, elapsed_s)
         for g in opt.param_groups:
-            frozen = head_only and str(g.get("name", "")).startswith("backbone")
-            g["lr"] = 0.0 if frozen else g["initial_lr"] * f
+            g["lr"] = g["initial_lr"] * f
         return f
 
 

@@ -26,7 +26,7 @@ from edgefashion.training.group_metrics import selection_score, tune_thresholds
 from edgefashion.training.head_warmup import base_loss, cache_pooled_features, fit_heads, supports_head_warmup
 from edgefashion.training.attribute_loss import GroupedAttributeLoss, training_schema
 from edgefashion.training.losses import build_loss, training_forward
-from edgefashion.training.optim import add_group, backbone_parameter_ids, build_optimizer
+from edgefashion.training.optim import add_group, build_optimizer
 from edgefashion.training.schedule import LRSchedule
 
 
@@ -41,9 +41,6 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.device = torch.device(cfg.device)
         self.opt = build_optimizer(model, cfg)
-        ids = backbone_parameter_ids(model)  # trainable backbone parameters: frozen in the head phase
-        self._backbone = [p for p in model.parameters() if id(p) in ids and p.requires_grad]
-        self._head_phase = False
         self._model_groups = len(self.opt.param_groups)  # loss parameters join after these
         self.schedule: LRSchedule | None = None
         self.ema: ModelEMA | None = None
@@ -104,10 +101,7 @@ class Trainer:
         self.schedule = LRSchedule(cfg, len(loader))
         stopped = None
         while self.epoch < cfg.epochs and stopped is None:
-            try:
-                stopped = self._run_epoch(loader, loss_fn, start)
-            finally:  # a run that stops in the head phase leaves no parameter frozen
-                self._set_head_phase(False)
+            stopped = self._run_epoch(loader, loss_fn, start)
             self.epoch += 1
             record = {"epoch": self.epoch, "step": self.step, "lr": self._lrs()["head"],
                       "lrs": self._lrs(), "loss": self._epoch_loss,
@@ -219,16 +213,12 @@ class Trainer:
 
         cfg, self._epoch_loss, n = self.cfg, 0.0, 0
         self.model.train()
-        bb = getattr(self.model, "backbone", None)
-        if self._head_phase and isinstance(bb, torch.nn.Module):
-            bb.eval()  # still in the head phase: the frozen backbone keeps its statistics
         if cfg.freeze_bn:
-            freeze_batch_norms(bb)
+            freeze_batch_norms(getattr(self.model, "backbone", None))
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False, unit="batch",
                    disable=None if cfg.progress else True)  # None: no bar when not a terminal
         for batch in bar:
             self.schedule.apply(self.opt, self.step, time.monotonic() - start)
-            self._set_head_phase(self.schedule.in_head_phase(self.step, time.monotonic() - start))
             batch = self._prepare_batch(batch)
             out = training_forward(self.model, batch)
             losses = loss_fn(out, batch)
@@ -273,22 +263,6 @@ class Trainer:
         print(f"heads fitted on frozen features ({record['images']} images + flips, "
               f"{record['head_epochs']} epochs, {record['seconds']:.0f} s)", flush=True)
         _log(record, self.schema.num_categories)
-
-    def _set_head_phase(self, on: bool) -> None:
-        """LP-FT's head phase: the pretrained backbone frozen (no backward through it, its batch
-        norms in eval mode); off: everything trains again."""
-        if self.cfg.head_warmup <= 0 or on == self._head_phase:
-            return
-        for p in self._backbone:
-            p.requires_grad_(not on)
-        bb = getattr(self.model, "backbone", None)
-        if isinstance(bb, torch.nn.Module):
-            bb.train(not on and self.model.training)
-            if self.cfg.freeze_bn:
-                freeze_batch_norms(bb)
-        self._head_phase = on
-        if not on:
-            print(f"step {self.step}: head warm-up done, fine-tuning the whole model", flush=True)
 
 
 def freeze_batch_norms(module) -> None:

@@ -2,7 +2,6 @@
 folders (styles.csv has no split column), fine-attr folders with only split/test.txt, folders."""
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 
@@ -14,7 +13,7 @@ from edgefashion.cli.main import main
 from edgefashion.data import read_fashion_product, read_fine_attr
 from edgefashion.models import create_model, get_model_class, save_checkpoint
 from edgefashion.runtime.preprocess import PreprocessConfig
-from tests.conftest import data_dir
+from tests.conftest import data_dir, fashion_product_subset
 
 N_ROWS = 12
 
@@ -47,18 +46,7 @@ def product_test(tmp_path_factory):
     """A separate fashion-product test folder: the first N_ROWS rows of the real one, and a model
     in the full set's schema."""
     src = data_dir("fashion-product-small")
-    dst = tmp_path_factory.mktemp("product_test")
-    (dst / "images").mkdir()
-    with open(src / "styles.csv", newline="") as f:
-        reader = csv.DictReader(f)
-        rows = [r for _, r in zip(range(N_ROWS), reader)]
-        fields = reader.fieldnames
-    with open(dst / "styles.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    for r in rows:
-        shutil.copy(src / "images" / f"{r['id']}.jpg", dst / "images")
+    dst = fashion_product_subset(tmp_path_factory.mktemp("product_test"), N_ROWS)
     schema, _ = read_fashion_product(src)
     return dst, tiny_checkpoint(dst.parent / "product.pt", schema), schema
 

@@ -1,7 +1,6 @@
 """Index / search / mAP on real product photos with a tiny exported m2fashion, API and CLI."""
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 
@@ -17,7 +16,7 @@ from edgefashion.retrieval import (RetrievalIndex, average_precision, build_inde
                                    evaluate_index, mean_average_precision, search_image)
 from edgefashion.runtime.predictor import Predictor
 from edgefashion.runtime.preprocess import PreprocessConfig
-from tests.conftest import data_dir
+from tests.conftest import data_dir, fashion_product_subset
 from tests.runtime.runtime_helpers import lsuv_
 
 N_IMAGES = 40
@@ -26,20 +25,7 @@ N_IMAGES = 40
 @pytest.fixture(scope="module")
 def products(tmp_path_factory):
     """A Fashion Product folder (styles.csv + images/) with the first N_IMAGES rows of the real one."""
-    src = data_dir("fashion-product-small")
-    dst = tmp_path_factory.mktemp("products")
-    (dst / "images").mkdir()
-    with open(src / "styles.csv", newline="") as f:
-        reader = csv.DictReader(f)
-        rows = [r for _, r in zip(range(N_IMAGES), reader)]
-        fields = reader.fieldnames
-    with open(dst / "styles.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    for r in rows:
-        shutil.copy(src / "images" / f"{r['id']}.jpg", dst / "images")
-    return dst
+    return fashion_product_subset(tmp_path_factory.mktemp("products"), N_IMAGES)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""LP-FT's head fit on cached frozen features, the head phase of the schedule, and what a training
+"""LP-FT's head fit on cached frozen features, and what a training
 run records: epoch 0 (the heads on the frozen backbone), the softmax groups and the F1-tuned
 thresholds of the multi-label attributes, both in best.pt's schema. Real photos, tiny msfan_lite."""
 from __future__ import annotations
@@ -14,7 +14,6 @@ from edgefashion.runtime.preprocess import PreprocessConfig
 from edgefashion.training import TrainConfig, Trainer
 from edgefashion.training.head_warmup import cache_pooled_features, fit_heads
 from edgefashion.training.losses import multitask_loss
-from edgefashion.training.schedule import LRSchedule
 
 PREP = PreprocessConfig(input_size=64)
 
@@ -67,21 +66,6 @@ def test_cached_features_are_what_the_heads_read_and_fit_heads_leaves_the_backbo
     assert all(torch.equal(v, after[k]) for k, v in before.items() if not k.startswith(heads))
     assert all(not torch.equal(v, after[k]) for k, v in before.items()
                if k.startswith(heads) and k.endswith("weight"))
-
-
-def test_head_phase_freezes_the_backbone_groups_then_hands_over():
-    cfg = TrainConfig(epochs=10, head_warmup=0.2, backbone_lr_mult=0.25)
-    sched = LRSchedule(cfg, steps_per_epoch=10)
-    assert sched.in_head_phase(5) and not sched.in_head_phase(20)
-    groups = [{"name": "head", "initial_lr": 1.0, "lr": 0}, {"name": "backbone", "initial_lr": 0.25, "lr": 0}]
-
-    class Opt:
-        param_groups = groups
-
-    sched.apply(Opt, 10)
-    assert groups[1]["lr"] == 0.0 and groups[0]["lr"] > 0.5
-    sched.apply(Opt, 20)  # the fine-tune starts its own warm-up
-    assert 0 < groups[1]["lr"] < 0.25 * 0.2
 
 
 def test_a_run_records_epoch_zero_softmax_groups_and_tuned_thresholds(photos, tmp_path):
