@@ -9,7 +9,8 @@ project's exporter and quantized with ``edgefashion.precision.quantize_onnx`` (i
 calibrated on clothing-small/train; the TensorRT layout with int8 activations, and the ONNX Runtime
 layout with uint8 activations, Q/DQ and QOperator). Variants: PyTorch eager fp32; ORT fp32, ORT int8
 Q/DQ (s8, as the artifact is), ORT int8 Q/DQ with ``session.qdqisint8allowed=1``, ORT int8 Q/DQ u8,
-ORT int8 QOperator u8; OV fp32, OV bf16 hint, OV int8 Q/DQ, OV int8 Q/DQ + bf16. Timing interleaves the variants round by round (one call of
+ORT int8 QOperator u8; OV fp32, OV bf16 hint, OV int8 Q/DQ, OV int8 Q/DQ + bf16. Timing interleaves the
+variants round by round (one call of
 each per round, median over ``--rounds``) so that load changes on a shared machine hit all alike;
 ratios are to PyTorch eager in the same run. For each ORT int8 file the optimised graph is counted
 (int8 kernels vs Conv / Gemm). Agreement: top-1 / top-3 of every variant vs the fp32 ONNX on

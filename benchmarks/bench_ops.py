@@ -142,7 +142,8 @@ def bench_shape(op: str, n: int, c: int, h: int, kind: str, tag: str, device: st
         row["graph_fused_gbps"] = fused_bytes / row["fused_graph_ms"] / 1e6
         row["graph_fraction_of_copy_bw"] = row["copy_graph_ms"] / row["fused_graph_ms"]
     row["targets"] = _targets(row, device, eager_bytes / fused_bytes)
-    del data, copy_src, copy_dst
+    data.clear()  # free the input sets before the next row
+    copy_src.clear()
     return row
 
 
@@ -196,7 +197,8 @@ def _targets(row: dict, device: str, bytes_ratio: float) -> dict:
 def peak_copy_gbps(device: str, timer: Timer) -> float:
     """Bandwidth of a large tensor copy (bytes read + bytes written)."""
     size = (1 << 30) if device == "cuda" else (256 << 20)
-    src, dst = torch.full((size,), 3, dtype=torch.uint8, device=device), torch.ones(size, dtype=torch.uint8, device=device)
+    src = torch.full((size,), 3, dtype=torch.uint8, device=device)
+    dst = torch.ones(size, dtype=torch.uint8, device=device)
     ms = timer.per_call(lambda i: dst.copy_(src), 1)
     return 2 * size / ms / 1e6
 

@@ -13,7 +13,6 @@ what they name. This is how the int8 defaults for EfficientNet-Lite backbones
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine_info, write_result  # noqa: E402
+from benchmarks.common import write_result  # noqa: E402
 
 
 def centre_prior(size: int = 32, sigma: float = 0.25) -> np.ndarray:

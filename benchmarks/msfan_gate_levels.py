@@ -49,7 +49,8 @@ def gate_levels(device: str, kind: str, batch: int, width: float, timer: Timer) 
                     sync()
                     one = (time.perf_counter() - t0) * 1e3
                 row["runs"].append({"impl": impl, "per_call_us": per_call * 1e3,
-                                    "graph_us": None if graph is None else graph * 1e3, "one_synced_call_us": one * 1e3})
+                                    "graph_us": None if graph is None else graph * 1e3,
+                                    "one_synced_call_us": one * 1e3})
             best = lambda impl, key: min(r[key] for r in row["runs"] if r["impl"] == impl)  # noqa: E731
             row["per_call_gain"] = best("reference", "per_call_us") / best("fused", "per_call_us")
             if device == "cuda":

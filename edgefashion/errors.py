@@ -49,6 +49,11 @@ class BackendUnavailable(EdgeFashionError, RuntimeError):
     """A runtime (onnxruntime, torch, tensorrt) is not installed or cannot run here."""
 
 
+class BackendError(EdgeFashionError, RuntimeError):
+    """The runtime failed on inputs that match the model's declared inputs (out of memory, a driver
+    or kernel fault, a broken graph): not the caller's fault, so a server answers 5xx, not 400."""
+
+
 class ExtensionNotBuilt(EdgeFashionError, RuntimeError):
     """The compiled extension ``edgefashion._C`` (or one of its kernels) is not available."""
 

@@ -6,7 +6,8 @@ int8 (``edgefashion.precision.quantize_onnx``, when installed) and build TensorR
 (``edgefashion.engine``, when installed with TensorRT). From an ``.onnx`` only the last two steps
 apply; an ``.engine`` runs as it is. OpenVINO runs the same ONNX files: ``openvino:fp32`` / ``:int8``
 the fp32 / int8 Q/DQ file, ``openvino:bf16`` / ``:f16`` the fp32 file with that precision hint, and
-``openvino:int8+bf16`` the int8 file with bf16 for the layers left in floating point. Optional parts are imported lazily; a missing one becomes a
+``openvino:int8+bf16`` the int8 file with bf16 for the layers left in floating point. Optional parts are
+imported lazily; a missing one becomes a
 recorded skip, never a crash.
 """
 from __future__ import annotations

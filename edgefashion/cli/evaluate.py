@@ -12,7 +12,8 @@ def add_parser(sub) -> None:
                    help="'all': every image of the folder (a separate test folder; for a fashion-product "
                         "folder, whose styles.csv has no split column, this is the way). Default: 'val', "
                         "or 'all' for a folder with no training part")
-    p.add_argument("--layout", default="auto", choices=["auto", "deepfashion", "fine_attr", "fashion-product", "folders"])
+    p.add_argument("--layout", default="auto",
+                   choices=["auto", "deepfashion", "fine_attr", "fashion-product", "folders"])
     p.add_argument("--backend", default="auto", help=BACKEND_HELP)
     p.add_argument("--device", help="cpu / cuda[:N]; OpenVINO: CPU, GPU, NPU, AUTO")
     p.add_argument("--threads", type=int, help="inference threads (ONNX Runtime, OpenVINO, PyTorch)")

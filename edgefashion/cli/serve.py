@@ -1,6 +1,7 @@
 """edgefashion serve --model M [--source S]: the web service and kiosk page (FastAPI + uvicorn)."""
 from __future__ import annotations
 
+from edgefashion.cli.common import add_runner_flag, runner_of
 from edgefashion.cli.stream import add_source_options, setup_logging, stream_options
 from edgefashion.runtime.backends.base import BACKEND_HELP
 
@@ -29,10 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("--device", help="cpu / cuda[:N]; OpenVINO: CPU, GPU, NPU, AUTO")
     p.add_argument("--threads", type=int, help="inference threads (ONNX Runtime, OpenVINO, PyTorch)")
     add_source_options(p)
-    p.add_argument("--engine", choices=["local", "ray"], default="local",  # issue 13
-                   help='local: this process; ray: Ray Serve replicas with @serve.batch '
-                        '(pip install "edgefashion[ray]")')
-    p.add_argument("--replicas", type=int, default=1, help="--engine ray: model replicas")
+    add_runner_flag(p, 'local: this process; ray: Ray Serve replicas with @serve.batch '
+                       '(pip install "edgefashion[ray]")')
+    p.add_argument("--replicas", type=int, default=1, help="--runner ray: model replicas")
     p.set_defaults(run=run)
 
 
@@ -47,7 +47,7 @@ def run(args) -> int:
                       preferred_batch=tuple(args.preferred_batch), top_k=args.top_k)
     opts = {k: v for k, v in dict(backend=args.backend, device=args.device,
                                   threads=args.threads).items() if v is not None}
-    if args.engine == "ray":
+    if runner_of(args) == "ray":
         from edgefashion.serve.ray_serve import run_cli
 
         return run_cli(args, cfg, opts)

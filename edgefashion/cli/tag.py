@@ -1,7 +1,9 @@
-"""edgefashion tag SOURCE -o OUT.parquet --model M [--engine local|ray]: tag a catalog, resumable."""
+"""edgefashion tag SOURCE -o OUT.parquet --model M [--runner local|ray]: tag a catalog, resumable."""
 from __future__ import annotations
 
 import json
+
+from edgefashion.cli.common import add_runner_flag, runner_of
 
 
 def add_parser(sub) -> None:
@@ -13,8 +15,7 @@ def add_parser(sub) -> None:
                    help="output Parquet dataset folder (OUT.parquet/part-*.parquet); rows already "
                         "there are skipped")
     p.add_argument("--model", required=True, help=".onnx, .pt, .engine or OpenVINO .xml model")
-    p.add_argument("--engine", choices=["local", "ray"], default="local",
-                   help='local: threads, no Ray; ray: Ray Data actors (pip install "edgefashion[ray]")')
+    add_runner_flag(p, 'local: threads, no Ray; ray: Ray Data actors (pip install "edgefashion[ray]")')
     p.add_argument("--address", help="Ray cluster address (auto, ray://head:10001); default: start "
                                      "a local Ray")
     p.add_argument("--actors", "--workers", dest="workers", type=int, default=1,
@@ -43,7 +44,7 @@ def run(args) -> int:
     from edgefashion.tag import TagOptions, tag_images
 
     opts = TagOptions(
-        engine=args.engine, block_size=args.block_size, batch_size=args.batch_size,
+        engine=runner_of(args), block_size=args.block_size, batch_size=args.batch_size,
         top_k=args.top_k, threshold=args.threshold, workers=args.workers,
         cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
         threads=args.threads, decode_threads=args.decode_threads, backend=args.backend,

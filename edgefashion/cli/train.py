@@ -11,7 +11,8 @@ def add_parser(sub) -> None:
                        description="Train on DeepFashion-C (Anno/, Eval/) or one-folder-per-category data.")
     p.add_argument("data", help="dataset root")
     p.add_argument("--val", help="validation data (default: the dataset's val split / validation folder)")
-    p.add_argument("--layout", default="auto", choices=["auto", "deepfashion", "fine_attr", "fashion-product", "folders"])
+    p.add_argument("--layout", default="auto",
+                   choices=["auto", "deepfashion", "fine_attr", "fashion-product", "folders"])
     p.add_argument("--model", default="msfan", help="model name (see `edgefashion env`)")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier (0.125-0.5 for CPU)")
     p.add_argument("--input-size", type=int, default=224)

@@ -18,6 +18,7 @@ from typing import Mapping
 
 import numpy as np
 
+from edgefashion.config_dict import strict_from_dict
 from edgefashion.errors import BadInput
 
 Box = tuple[float, float, float, float]
@@ -58,7 +59,7 @@ class AugmentConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "AugmentConfig":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        return strict_from_dict(cls, d, "augmentation options")
 
 
 # The strength presets the training recipe names ("none" keeps the paper's flip-only training).

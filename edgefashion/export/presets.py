@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping
 
+from edgefashion.config_dict import strict_from_dict
 from edgefashion.errors import BadInput, unknown_name
 
 PRECISIONS = ("fp16", "int8")
@@ -106,11 +107,7 @@ class DeployPreset:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "DeployPreset":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise BadInput(f"unknown preset fields {unknown}; valid: {', '.join(sorted(known))}")
-        return cls(**dict(d))
+        return strict_from_dict(cls, d, "preset fields")
 
 
 def _batch(name: str, text: str) -> tuple[int, int, int]:

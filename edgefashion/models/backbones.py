@@ -18,6 +18,7 @@ from torchvision.models.efficientnet import _efficientnet_conf
 from torchvision.models.resnet import Bottleneck, conv1x1
 
 from edgefashion.errors import BadInput, ModelFileError
+from edgefashion.models.state_dict import read_state_dict
 
 RESNET50_BLOCKS = (3, 4, 6, 3)
 
@@ -99,16 +100,8 @@ def load_torchvision_weights(module: nn.Module, path: str | Path | None, what: s
     """
     if not path:
         return
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"backbone weights {str(path)!r} do not exist; give a local torchvision "
-                             f"{what} .pth file (edgefashion never downloads weights)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelFileError(f"{str(path)!r} is not a PyTorch weights file: {e}") from e
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+    state = read_state_dict(path, advice=f"give a local torchvision {what} .pth file "
+                                         "(edgefashion never downloads weights)")
     own = module.state_dict()
     bad = [k for k in own if k not in state or state[k].shape != own[k].shape]
     if bad:

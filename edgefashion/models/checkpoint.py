@@ -9,10 +9,12 @@ import torch
 from edgefashion.errors import ModelFileError, UnknownName
 from edgefashion.labels import LabelSchema
 from edgefashion.models.registry import create_model
+from edgefashion.models.state_dict import load_torch_file
 from edgefashion.runtime.preprocess import PreprocessConfig
 
 FORMAT = "edgefashion-checkpoint"
 FORMAT_VERSION = 1
+_MAKE_ONE = "make checkpoints with `edgefashion train`, or check the path"
 
 
 def save_checkpoint(path: str | Path, model, schema: LabelSchema, preprocess: PreprocessConfig,
@@ -37,16 +39,9 @@ def save_checkpoint(path: str | Path, model, schema: LabelSchema, preprocess: Pr
 
 
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
+    """The checkpoint dict; ModelFileError for a missing file, a foreign one or a newer format."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure here means "not a checkpoint"
-        raise ModelFileError(
-            f"{str(path)!r} is not an edgefashion checkpoint (torch.load failed: {type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''})"
-        ) from e
+    ckpt = load_torch_file(path, "edgefashion checkpoint", _MAKE_ONE, map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ModelFileError(
             f"{str(path)!r} is a PyTorch file but not an edgefashion checkpoint "

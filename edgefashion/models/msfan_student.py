@@ -28,6 +28,7 @@ from edgefashion.models.attention import ChannelAttention, SpatialGate
 from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.pretrained import PretrainedMixin, load_resolved
 from edgefashion.models.registry import register_model
+from edgefashion.models.state_dict import read_state_dict
 from edgefashion.models.timm_backbones import LITE_FAMILIES, LiteBackbone
 from edgefashion.models.vgg import scaled
 
@@ -173,16 +174,8 @@ def _init_resnet(model: nn.Module) -> None:
 
 def load_resnet18_weights(model: nn.Module, path: str | Path) -> None:
     """Load a local torchvision ResNet-18 ImageNet file (``resnet18-f37072fd.pth``); fc is dropped."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"backbone weights {str(path)!r} do not exist; give a local torchvision "
-                             "ResNet-18 .pth file (edgefashion never downloads weights)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a weights file"
-        raise ModelFileError(f"{str(path)!r} is not a PyTorch weights file: {e}") from e
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+    state = read_state_dict(path, advice="give a local torchvision ResNet-18 .pth file "
+                                         "(edgefashion never downloads weights)")
     own = {k: v for k, v in model.state_dict().items()
            if k.split(".")[0] in ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")}
     bad = [k for k in own if k not in state or state[k].shape != own[k].shape]

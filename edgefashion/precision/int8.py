@@ -43,6 +43,7 @@ DEFAULT_METHOD = "minmax"
 FORMATS = ("qdq", "qoperator")
 ACTIVATIONS = {"int8": "QInt8", "uint8": "QUInt8"}
 DEFAULT_PERCENTILE = 99.999
+WEIGHT_BITS = (8, 7)
 ENTROPY_BINS = 128  # ORT's default; 512 / 2048 bins clipped more and agreed less on MSFAN
 
 
@@ -170,13 +171,16 @@ def calibrate(model_path: str | Path, images: CalibrationImages, method: str = D
 
 def quantize(model_path: str | Path, dst: str | Path, ranges: dict, method: str,
              exclude: Sequence[str] = (), quant_format: str = "qdq", per_channel: bool = True,
-             activations: str = "int8") -> Path:
+             activations: str = "int8", weight_bits: int = 8) -> Path:
     """Write the int8 model of ``model_path`` (pre-processed) to ``dst`` using cached ``ranges``.
 
     quant_format "qdq" (the artifact: what TensorRT builds and ORT runs) or "qoperator" (QLinearConv
     etc.: ONNX Runtime CPU only). activations "int8" (symmetric, zero point 0: TensorRT) or "uint8"
     (asymmetric: ONNX Runtime's preferred CPU layout on x86 without VNNI; not for TensorRT).
-    Biases stay fp32 in "qdq" (TensorRT's parser refuses a DequantizeLinear of int32 bias). Empty
+    weight_bits 7 stores the int8 weights in [-64, 64] (ORT's ``reduce_range``): a CPU without VNNI
+    sums u8 x s8 products in pairs into int16 (``vpmaddubsw``), which saturates with 8-bit weights
+    (OpenVINO on AVX2: ``WEIGHT_BITS``). Biases stay fp32 in "qdq" (TensorRT's parser refuses a
+    DequantizeLinear of int32 bias). Empty
     nodes and the nodes of the "cam" output alone (graph.py ``output_only_nodes``) stay fp32.
     """
     import onnx
@@ -186,6 +190,8 @@ def quantize(model_path: str | Path, dst: str | Path, ranges: dict, method: str,
         raise BadInput(f"int8 format {quant_format!r} must be one of {', '.join(FORMATS)}")
     if activations not in ACTIVATIONS:
         raise BadInput(f"activations {activations!r} must be one of {', '.join(ACTIVATIONS)}")
+    if weight_bits not in WEIGHT_BITS:
+        raise BadInput(f"weight_bits {weight_bits!r} must be 8 or 7 (7: CPUs without VNNI)")
     model = onnx.load(str(model_path))
     exclude = list(dict.fromkeys([*empty_nodes(model.graph), *output_only_nodes(model.graph), *exclude]))
     fmt = q.QuantFormat.QDQ if quant_format == "qdq" else q.QuantFormat.QOperator
@@ -195,6 +201,7 @@ def quantize(model_path: str | Path, dst: str | Path, ranges: dict, method: str,
         try:
             q.quantize_static(
                 str(model_path), str(dst), None, quant_format=fmt, per_channel=per_channel,
+                reduce_range=weight_bits == 7,
                 activation_type=getattr(q.QuantType, ACTIVATIONS[activations]),
                 weight_type=q.QuantType.QInt8, nodes_to_exclude=exclude,
                 calibrate_method=getattr(q.CalibrationMethod, METHODS[check_method(method)]),

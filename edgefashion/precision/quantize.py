@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -25,9 +26,11 @@ import numpy as np
 from edgefashion.errors import BadInput, MissingMetadata
 from edgefashion.precision import calibration as cal
 from edgefashion.precision import int8 as q8
-from edgefashion.precision.accuracy import accuracy_report, collect_outputs
-from edgefashion.precision.gate import (DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, GateRules,
-                                        check_max_drop, enforce)
+from edgefashion.precision import target_eval as te
+from edgefashion.precision import targets as tg
+from edgefashion.precision.fallback import FallbackSettings
+from edgefashion.precision.gate import (DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, AccuracyGateError,
+                                        GateRules, check_max_drop)
 from edgefashion.runtime import selftest
 from edgefashion.runtime.backends.base import check_model_file
 from edgefashion.runtime.metadata import preprocess_from_metadata, read_onnx_metadata, schema_from_metadata
@@ -76,7 +79,11 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
                   batch_size: int = 8, calib_batch_size: int | None = None, threads: int | None = None,
                   report_path: str | Path | None = "auto", percentile: float = q8.DEFAULT_PERCENTILE,
                   quant_format: str = "qdq", activations: str = "int8", fp16_rounding: str = "auto",
-                  self_test_images: int = selftest.DEFAULT_IMAGES, progress: bool = True, log: Callable[[str], None] | None = None) -> dict:
+                  self_test_images: int = selftest.DEFAULT_IMAGES, progress: bool = True,
+                  log: Callable[[str], None] | None = None, targets: str | Sequence[str] | None = None,
+                  fallback: FallbackSettings | bool | None = None, weight_bits: int | None = None,
+                  rules: GateRules | None = None, candidate: str | Path | None = None,
+                  qat: dict | None = None) -> dict:
     """Make the ``precision`` version of ``src`` at ``dst`` (default ``<stem>.<precision>.onnx``).
 
     calib: images (folder, list file, glob or list of paths) - required for int8; for fp16 they
@@ -88,7 +95,16 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
     calib_cache: "auto" (``<dst>.calib.json``), a path, or None (no cache); keep_fp32: presets /
     patterns (see precision.graph.resolve_patterns); eval_images:
     default the calibration images not used for calibration, else the calibration images, else
-    seeded noise (the report says which). Returns the result dict (also embedded and saved).
+    seeded noise (the report says which); targets: the runtimes the gate runs the candidate on
+    (precision/targets.py; default the backend ``auto`` picks for the file here, plus ONNX Runtime);
+    fallback: int8 only, when the gate fails return layers to fp32 until it passes
+    (precision/fallback.py; default on, ``False`` refuses at once); weight_bits: int8 weights in 8
+    or 7 bits (default ``targets.default_weight_bits``: 7 for OpenVINO on a CPU without VNNI). Returns the
+    result dict (also
+    embedded and saved). rules: every gate limit (precision/gate.py GateRules), instead of
+    ``max_drop`` / ``min_agreement`` (``max_drop=None`` still turns the gate off); candidate: an
+    int8 Q/DQ file of ``src`` made elsewhere (QAT, precision/qat_gate.py), gated and written as one
+    made here (no calibration, no fallback), ``qat`` its training record.
     """
     log = log or (lambda msg: None)
     src = check_model_file(src)
@@ -105,18 +121,30 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
     if dst.resolve() == src.resolve():
         raise BadInput(f"output {str(dst)!r} is the input model; choose another -o")
     max_drop = check_max_drop(max_drop)
-    rules = GateRules(DEFAULT_MAX_DROP if max_drop is None else max_drop, min_agreement)
+    if rules is None:
+        rules = GateRules(DEFAULT_MAX_DROP if max_drop is None else max_drop, min_agreement)
+    elif max_drop is not None:
+        max_drop = rules.max_drop
     prep, schema = preprocess_from_metadata(meta), schema_from_metadata(meta)
     defaults = int8_defaults(meta) if precision == "int8" else {
         "keep_fp32": DEFAULT_KEEP_FP32[precision], "method": None, "for": "fp16"}
     keep = list(defaults["keep_fp32"] if keep_fp32 is None else keep_fp32)
     keep = [k for k in keep if k and k.lower() != "none"]
+    method_chosen = method  # a method the user named is kept by the fallback
     method = defaults["method"] if method is None else method
 
     if precision == "int8":
         q8.check_method(method)
-    calib_paths, eval_paths, eval_source = _image_sets(precision, calib, calib_size, eval_images,
-                                                       eval_size)
+    targets = tg.parse_targets(targets) or tg.default_targets(precision)
+    tg.require_installed(targets)
+    fallback = _fallback_settings(fallback)
+    weight_bits = tg.default_weight_bits(targets) if weight_bits is None else int(weight_bits)
+    if weight_bits not in q8.WEIGHT_BITS:
+        raise BadInput(f"weight_bits {weight_bits!r} must be 8 or 7 (7: CPUs without VNNI)")
+    if candidate is not None and precision != "int8":
+        raise BadInput(f"a ready candidate is an int8 Q/DQ file; precision {precision!r} makes its own")
+    calib_paths, eval_paths, eval_source = _image_sets(
+        "given" if candidate is not None else precision, calib, calib_size, eval_images, eval_size)
     result = {
         "precision": precision, "source": {"path": str(src), "sha256": cal.model_digest(src)},
         "output": str(dst), "keep_fp32": keep, "defaults_for": defaults["for"],
@@ -127,31 +155,39 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
     pending: list = []  # a new "auto" calibration cache is written only with the output
     with tempfile.TemporaryDirectory(dir=dst.parent, prefix=".edgefashion-quantize-") as tmp:
         cand = Path(tmp) / "candidate.onnx"
-        if precision == "fp16":
+        rebuild = None
+        if candidate is not None:
+            shutil.copyfile(check_model_file(candidate), cand)
+            result.update(method="qat", weight_bits=weight_bits, fp32_nodes=[], qat=qat)
+        elif precision == "fp16":
             result.update(_build_fp16(src, cand, keep, fp16_io, fp16_rounding, calib_paths, prep,
                                       batch_size))
         else:
-            result.update(_build_int8(src, cand, Path(tmp), calib, calib_paths, prep, method, keep,
-                                      calib_cache, dst, calib_batch_size or batch_size, percentile,
-                                      quant_format, activations, progress, log, pending))
+            info, rebuild = _build_int8(src, cand, Path(tmp), calib, calib_paths, prep, method, keep,
+                                        calib_cache, dst, calib_batch_size or batch_size, percentile,
+                                        quant_format, activations, progress, log, pending,
+                                        weight_bits, method_chosen)
+            result.update(info)
         log(f"evaluating fp32 vs {precision} on {result['eval']['num_images']} images "
-            f"({eval_source})")
-        ref_model, cand_model, report = _evaluate(
-            src, cand, eval_paths, prep, schema, batch_size, threads, progress)
-        result["eval"]["labels"] = report["category"]["labels"]
-        result["accuracy"] = report
-        enforce(report, f"the {precision} model of {src.name}", max_drop, rules)
+            f"({eval_source}) on {', '.join(targets)}")
+        images = _eval_images(eval_paths, prep, schema, batch_size, progress)
+        ref = te.run_outputs(src, tg.PORTABLE, images, threads)
+        per_target = te.evaluate_targets(ref, cand, targets, images, schema, rules, max_drop, threads)
+        if not te.all_passed(per_target) and rebuild is not None and fallback.enabled:
+            cand, per_target = _fall_back(result, cand, per_target, rebuild, keep, ref, images, schema,
+                                          targets, rules, max_drop, threads, fallback, Path(tmp), src, log)
+        _record_targets(result, per_target, targets)
+        _refuse_unless_passed(per_target, f"the {precision} model of {src.name}", result)
         spread = eval_paths[::max(1, len(eval_paths) // max(1, self_test_images))][:self_test_images]
         ref_set = meta.get(selftest.SELF_TEST_KEY) or selftest.reference_set(
-            ref_model, prep, spread or None, n=self_test_images)
-        new_meta, st = _self_test(cand_model, {**meta, "precision": result}, ref_set, precision, dst,
-                                  enforced=max_drop is not None, log=log)
+            te.open_target(src, tg.PORTABLE, threads), prep, spread or None, n=self_test_images)
+        new_meta, st = _self_test(cand, targets, {**meta, "precision": result}, ref_set, precision,
+                                  dst, enforced=max_drop is not None, log=log, threads=threads)
         result["self_test"] = {k: st[k] for k in ("passed", "images", "outputs", "top1", "tolerance")}
+        new_meta["precision"] = result
         _write(cand, dst, new_meta, Path(tmp))
         for write in pending:
             write()
-        for b in (ref_model, cand_model):
-            b.close()
     rp = report_path_for(dst) if report_path == "auto" else report_path
     if rp is not None:
         Path(rp).write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
@@ -159,26 +195,156 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
     return result
 
 
-def _self_test(cand, meta: dict, ref_set: dict, precision: str, dst: Path, enforced: bool = True,
-               log: Callable[[str], None] = print) -> tuple[dict, dict]:
-    """Fit the artifact's self-test tolerance to its own drift, then run it as a load would. With
-    the gate off (``enforced`` False, max_drop None) a failure is reported, not raised: the file is
-    written as asked, and a load with ``self_test=True`` will refuse it."""
+def _self_test(cand: Path, targets: list[str], meta: dict, ref_set: dict, precision: str, dst: Path,
+               enforced: bool = True, log: Callable[[str], None] = print, threads: int | None = None
+               ) -> tuple[dict, dict]:
+    """Fit the artifact's self-test tolerance to its own drift on every target (the loosest), then
+    run it on each as a load would. With the gate off (``enforced`` False, max_drop None) a failure is
+    reported, not raised: the file is written as asked, and a load with ``self_test=True`` refuses it."""
     from edgefashion.errors import SelfTestError
 
-    observed = selftest.run_self_test(cand, {**meta, selftest.SELF_TEST_KEY: ref_set},
-                                      precision, raise_on_fail=False)
-    tol = {**ref_set.get("tolerance", {}), precision: selftest.fit_tolerance(observed, precision)}
-    new_meta = {**meta, selftest.SELF_TEST_KEY: {**ref_set, "tolerance": tol}}
+    runs = {t: te.open_target(cand, t, threads) for t in targets}
     try:
-        report = selftest.run_self_test(cand, new_meta, precision, raise_on_fail=enforced)
-    except SelfTestError as e:
-        raise SelfTestError(f"the {precision} model fails its own self-test, so {str(dst)!r} was "
-                            f"not written: {e}") from e
+        fits = [selftest.fit_tolerance(selftest.run_self_test(
+            p, {**meta, selftest.SELF_TEST_KEY: ref_set}, precision, raise_on_fail=False), precision)
+            for p in runs.values()]
+        fitted = {"cosine": min(f["cosine"] for f in fits), "map_abs": max(f["map_abs"] for f in fits),
+                  "margin": max(f["margin"] for f in fits)}
+        tol = {**ref_set.get("tolerance", {}), precision: fitted}
+        new_meta = {**meta, selftest.SELF_TEST_KEY: {**ref_set, "tolerance": tol}}
+        reports = {}
+        for t, p in runs.items():
+            try:
+                reports[t] = selftest.run_self_test(p, new_meta, precision, raise_on_fail=enforced)
+            except SelfTestError as e:
+                raise SelfTestError(f"the {precision} model fails its own self-test on {t}, so "
+                                    f"{str(dst)!r} was not written: {e}") from e
+    finally:
+        for p in runs.values():
+            p.backend.close()
+    report = min(reports.values(), key=lambda r: r["passed"])
     if not report["passed"]:
         log(f"warning: the gate is off, so {str(dst)!r} is written although it fails its own "
             f"self-test ({'; '.join(report['failures'][:2])}); a load with self_test=True refuses it")
     return new_meta, report
+
+
+def _fallback_settings(fallback) -> FallbackSettings:
+    if isinstance(fallback, FallbackSettings):
+        return fallback
+    return FallbackSettings(enabled=fallback is None or bool(fallback))
+
+
+def _eval_images(paths: list, prep, schema, batch_size: int, progress: bool) -> te.EvalImages:
+    """The evaluation images, preprocessed once (seeded noise when there are none)."""
+    if not paths:
+        imgs, _ = selftest.reference_images(prep, None, NOISE_EVAL_IMAGES, seed=1)
+        x = preprocess_batch(imgs, prep)
+        return te.EvalImages([x[i:i + batch_size] for i in range(0, len(x), batch_size)], None)
+    bar = q8._bar(len(paths), "reading evaluation images", progress)
+    try:
+        return te.EvalImages.load(paths, prep, schema, batch_size, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _fall_back(result: dict, cand: Path, per_target: dict, rebuild, keep: list, ref: dict,
+               images: te.EvalImages, schema, targets: list, rules: GateRules, max_drop, threads,
+               settings: FallbackSettings, tmp: Path, src: Path, log) -> tuple[Path, dict]:
+    """Run precision/fallback.py; on success the fallback candidate replaces ``cand``. The record
+    (and, when it passed, the latency of fp32 / int8 / fallback on every target) goes in ``result``."""
+    from edgefashion.precision.fallback import drift, run_fallback
+
+    judge = lambda path: te.evaluate_targets(ref, path, targets, images, schema, rules,  # noqa: E731
+                                             max_drop, threads)
+    log("the int8 candidate fails the gate (" + "; ".join(te.failures(per_target)) + ")")
+    tried = {}
+    if settings.methods and rebuild.recalibrate is not None:
+        cand, per_target, rebuild, tried = _other_methods(cand, per_target, rebuild, judge, tmp, log)
+        result.update(method=rebuild.method)
+        if te.all_passed(per_target):
+            result["fallback"] = {"passed": True, "calibration_methods": tried, "steps": [],
+                                  "returned": [], "exclude": rebuild.exclude, "budget": settings.budget}
+            return cand, per_target
+    log(f"returning the most harmful layers to fp32 (budget {settings.budget:.0%} of the MACs)")
+    failing = [t for t, r in per_target.items() if not r["gate"]["passed"]]
+    rank = images.head(settings.rank_images)
+    rank_ref = {k: v[:rank.num_images] for k, v in ref.items()}
+
+    def measure(path: Path) -> float:  # the drift summed over the failing targets
+        return sum(drift(rank_ref, te.run_outputs(path, t, rank, threads)) for t in failing)
+
+    record = run_fallback(rebuild.pre, rebuild.exclude, settings, rebuild, judge, measure, tmp, log,
+                          start=per_target)
+    record.update(ranked_on=failing, int8_failed=te.failures(per_target), calibration_methods=tried,
+                  method=rebuild.method)
+    result["fallback"] = record
+    if not record["passed"]:
+        return cand, per_target
+    final = tmp / "fallback.onnx"
+    record["latency_ms"] = {t: {name: te.p50_ms(path, t, images.batches[0][:1], threads)
+                                for name, path in (("fp32", src), ("int8", cand), ("fallback", final))}
+                            for t in targets}
+    for lat in record["latency_ms"].values():
+        gain = lat["fp32"] - lat["int8"]
+        lat["speedup_kept"] = (lat["fp32"] - lat["fallback"]) / gain if gain > 0 else None
+    result["fp32_nodes"] = record["exclude"]
+    return final, judge(final)
+
+
+def _other_methods(cand: Path, per_target: dict, rebuild: "_Rebuild", judge, tmp: Path, log):
+    """The fallback's first step: the other calibration methods on the same images (a method the user
+    did not choose). -> the best candidate (summed top-1 agreement), its reports, its rebuild, and
+    every method's agreement per target."""
+    from edgefashion.precision.fallback import gate_score
+
+    def summary(reports: dict) -> dict:
+        return {t: r["category"]["top1_agreement"] for t, r in reports.items()}
+
+    tried = {rebuild.method: summary(per_target)}
+    best = (gate_score(per_target), cand, per_target, rebuild)
+    for method in [m for m in q8.METHODS if m != rebuild.method]:
+        log(f"fallback: calibrating with {method} instead of {rebuild.method}")
+        other = rebuild.with_method(method)
+        path = tmp / f"candidate.{method}.onnx"
+        other(other.exclude, path)
+        reports = judge(path)
+        tried[method] = summary(reports)
+        log(f"fallback: {method}: " + ", ".join(f"{t} agreement {a:.4f}" for t, a in tried[method].items()))
+        if te.all_passed(reports):
+            return path, reports, other, tried
+        if gate_score(reports) > best[0]:
+            best = (gate_score(reports), path, reports, other)
+    return best[1], best[2], best[3], tried
+
+
+def _record_targets(result: dict, per_target: dict, targets: list) -> None:
+    """The first target's report is the file's "accuracy"; every target's is kept, and the list the
+    Predictor compares against (runtime/gated_targets.py)."""
+    result["accuracy"] = per_target[targets[0]]
+    result["eval"]["labels"] = result["accuracy"]["category"]["labels"]
+    result["target_reports"] = per_target
+    result["targets"] = [{"target": t, "passed": r["gate"]["passed"],
+                          "top1_agreement": r["category"]["top1_agreement"]}
+                         for t, r in per_target.items()]
+
+
+def _refuse_unless_passed(per_target: dict, what: str, result: dict) -> None:
+    if te.all_passed(per_target):
+        return
+    broken = te.failures(per_target)
+    fb = result.get("fallback")
+    tried = "" if fb is None else (
+        f" The fallback returned {len(fb['returned'])} unit(s) to fp32 ({fb['fp32_share']:.1%} of the MACs, "
+        f"budget {fb['budget']:.0%}) without passing; raise --fallback-budget, or")
+    report = {**per_target[te.worst_target(per_target)], "targets": result["targets"],
+              "target_reports": per_target, "fallback": fb}
+    raise AccuracyGateError(
+        f"{what} fails the accuracy gate on {report['num_images']} images: {'; '.join(broken)}; "
+        f"nothing was written.{tried} keep more layers in fp32 (--keep-fp32 gates first-conv heads), "
+        "try another --calib-method, calibrate on more (and more varied) images, or loosen the rule "
+        "(--max-drop, --min-agreement)", report)
 
 
 def _image_sets(precision: str, calib, calib_size: int | None, eval_images, eval_size: int | None
@@ -239,7 +405,8 @@ def _build_fp16(src: Path, cand: Path, keep: list[str], fp16_io: bool, rounding:
 
 def _build_int8(src: Path, cand: Path, tmp: Path, calib, calib_paths: list, prep, method: str,
                 keep: list[str], calib_cache, dst: Path, batch_size: int, percentile: float,
-                quant_format: str, activations: str, progress: bool, log, pending: list) -> dict:
+                quant_format: str, activations: str, progress: bool, log, pending: list,
+                weight_bits: int = 8, method_chosen: str | None = None) -> tuple[dict, "_Rebuild"]:
     import onnx
 
     from edgefashion.precision.graph import resolve_patterns
@@ -267,39 +434,38 @@ def _build_int8(src: Path, cand: Path, tmp: Path, calib, calib_paths: list, prep
                 pending.append(write)
             else:  # an explicit cache file is kept even when the gate fails (retries reuse it)
                 write()
-    q8.quantize(pre, cand, ranges, method, exclude, quant_format, activations=activations)
+    def recalibrate(other: str) -> dict:  # the fallback's other methods, on the same images
+        return q8.calibrate(pre, cal.CalibrationImages(calib_paths, prep, batch_size), other,
+                            percentile, progress)
+
+    rebuild = _Rebuild(pre, ranges, method, exclude, quant_format, activations, weight_bits,
+                       recalibrate if method_chosen is None else None)
+    rebuild(exclude, cand)
     source = str(calib) if isinstance(calib, (str, Path)) else f"{len(calib_paths)} listed images"
     return {"method": method, "quant_format": quant_format, "activations": activations,
-            "fp32_nodes": exclude,
+            "weight_bits": weight_bits, "fp32_nodes": exclude,
             "calibration": {"images": len(calib_paths), "source": source, "settings": settings,
                             "batch_size": batch_size, "cache": str(cache) if cache else None,
-                            "cache_hit": hit, "key": key}}
+                            "cache_hit": hit, "key": key}}, rebuild
 
 
-def _evaluate(src: Path, cand: Path, paths: list, prep, schema, batch_size: int,
-              threads: int | None, progress: bool):
-    from edgefashion.runtime.backends.onnxruntime import OnnxRuntimeBackend
-    from edgefashion.runtime.predictor import Predictor
+class _Rebuild:
+    """Quantize the prepared model again with other nodes kept in fp32 (same calibration ranges);
+    ``with_method``: the same with ranges from another calibration method (``recalibrate``)."""
 
-    ref = OnnxRuntimeBackend(src, threads=threads)
-    out = OnnxRuntimeBackend(cand, threads=threads)
-    if paths:
-        batches = cal.CalibrationImages(paths, prep, batch_size)
-        labels = cal.folder_labels(paths, schema.category_names) if schema else None
-    else:
-        imgs, _ = selftest.reference_images(prep, None, NOISE_EVAL_IMAGES, seed=1)
-        x = preprocess_batch(imgs, prep)
-        batches = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
-        labels = None
-    bar = q8._bar(len(paths) or NOISE_EVAL_IMAGES, "evaluating", progress)
-    try:
-        # the Predictor's infer feeds any extra input (m2fashion's "known") its neutral value
-        ref_p, out_p = Predictor(ref), Predictor(out)
-        r, o = collect_outputs([ref_p.infer, out_p.infer], batches, bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    return ref, out, accuracy_report(r, o, labels, schema)
+    def __init__(self, pre: Path, ranges: dict, method: str, exclude: list[str], quant_format: str,
+                 activations: str, weight_bits: int = 8, recalibrate=None) -> None:
+        self.pre, self.ranges, self.method, self.exclude = pre, ranges, method, list(exclude)
+        self.quant_format, self.activations, self.weight_bits = quant_format, activations, weight_bits
+        self.recalibrate = recalibrate
+
+    def with_method(self, method: str) -> "_Rebuild":
+        return _Rebuild(self.pre, self.recalibrate(method), method, self.exclude, self.quant_format,
+                        self.activations, self.weight_bits, self.recalibrate)
+
+    def __call__(self, exclude: list[str], dst: Path) -> None:
+        q8.quantize(self.pre, dst, self.ranges, self.method, exclude, self.quant_format,
+                    activations=self.activations, weight_bits=self.weight_bits)
 
 
 def _write(cand: Path, dst: Path, meta: dict, tmp: Path) -> None:

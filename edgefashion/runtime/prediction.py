@@ -46,7 +46,8 @@ class Prediction:
 
     ``attributes``: group -> predicted attribute names (highest score first); ``groups``: each
     mutually exclusive group's answer, (value, score), its best applicable value (a softmax score
-    for groups trained as one softmax); ``scores``: every attribute's score; ``gates``: gate / attention maps name -> (h, w) float32 in [0, 1]
+    for groups trained as one softmax); ``scores``: every attribute's score; ``gates``: gate / attention maps
+    name -> (h, w) float32 in [0, 1]
     over the model input; ``landmarks``: name -> (x, y, confidence), x / y in image pixels;
     ``embedding``: the retrieval embedding (D,), L2-normalised; ``error``: the exception when
     this image could not be read (then ``category`` is None); ``timings``: milliseconds per stage,

@@ -22,6 +22,7 @@ from edgefashion.labels import LabelSchema
 import edgefashion.runtime.preprocess as _prep
 from edgefashion.runtime.backends.base import Backend, load_backend
 from edgefashion.runtime.feeds import feed_batch, split_inputs, static_batch
+from edgefashion.runtime.gated_targets import check_gated
 from edgefashion.runtime.images import MAX_PIXELS, ImageSource, check_float_scale, describe, load_image
 from edgefashion.runtime.metadata import preprocess_from_metadata, schema_from_metadata
 from edgefashion.runtime.postprocess import (ATTRIBUTE_OUTPUT, CATEGORY_OUTPUT, Threshold,
@@ -86,6 +87,7 @@ class Predictor:
         self.landmark_names = list((self.metadata or {}).get("model_config", {}).get(
             "landmark_names") or LANDMARK_NAMES)
         self.self_test_report: dict | None = None
+        check_gated(self.metadata, self.backend)  # an int8 file on a runtime its gate did not run on
         if self_test:
             from edgefashion.runtime.selftest import run_self_test
 

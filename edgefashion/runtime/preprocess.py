@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from edgefashion.config_dict import strict_from_dict
 from edgefashion.errors import BadInput
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -44,8 +45,7 @@ class PreprocessConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "PreprocessConfig":
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        return cls(**known)
+        return strict_from_dict(cls, d, "preprocessing options")
 
 
 def crop_region(shape: Sequence[int], bbox: Sequence[float] | None, margin: float = 0.0

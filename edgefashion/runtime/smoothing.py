@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from edgefashion.config_dict import strict_from_dict
 from edgefashion.errors import BadInput
 from edgefashion.runtime.postprocess import exclusive_indices, group_answers, select_attributes
 from edgefashion.runtime.prediction import CategoryResult, Prediction
@@ -58,7 +59,7 @@ class SmoothingConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> SmoothingConfig:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        return strict_from_dict(cls, d, "smoothing options")
 
 
 class ScoreSmoother:

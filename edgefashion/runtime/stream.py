@@ -11,7 +11,8 @@ mailbox (frames the model had no time for are dropped and counted, so latency ne
 a preprocessing thread prepares frame k+1 while the caller's thread runs inference on frame k
 (just in time: it takes the newest frame shortly before the caller will want it, so a result is
 about one inference period old, not two); the caller's thread then post-processes, smooths the
-scores over the last frames with per-label hysteresis, and yields. Live sources that fail are reopened with exponential back-off; a corrupt
+scores over the last frames with per-label hysteresis, and yields. Live sources that fail are reopened with
+exponential back-off; a corrupt
 frame is counted and skipped; a finite source ends the iteration (or restarts with ``loop=True``).
 """
 from __future__ import annotations
@@ -59,7 +60,8 @@ class Stream:
     around the centre (the kiosk view). smoothing: SmoothingConfig, its dict, a window length,
     True (the default SmoothingConfig), or None for raw per-frame results. realtime: True = newest
     frame only, dropping the rest (files are paced at their frame rate); False = every frame,
-    nothing dropped; None = True for OpenCV and live sources, False for folders and frame lists. fps: pace a folder / override.
+    nothing dropped; None = True for OpenCV and live sources, False for folders and frame lists. fps: pace a
+    folder / override.
     loop: restart a finished file or folder. reconnect / max_reconnects / backoff / max_backoff:
     reopening a lost live source (None attempts = forever). max_frames: stop after that many
     results. lock: held around inference when the model is shared with other threads.

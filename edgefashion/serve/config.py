@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Mapping, Sequence
 
+from edgefashion.config_dict import strict_from_dict
 from edgefashion.errors import BadInput
 
 
@@ -55,7 +56,7 @@ class ServeConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> ServeConfig:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        return strict_from_dict(cls, d, "serve options")
 
 
 def auto_max_batch(device: str | None, backend: str | None = None) -> int:

@@ -1,4 +1,4 @@
-"""``edgefashion serve --engine ray``: the kiosk service as a Ray Serve deployment.
+"""``edgefashion serve --runner ray``: the kiosk service as a Ray Serve deployment.
 
     from edgefashion.serve.ray_serve import deploy
     handle = deploy("model.onnx", ServeConfig(max_batch=8, max_delay_ms=5), replicas=2)
@@ -33,7 +33,7 @@ def import_serve():
     try:
         from ray import serve
     except ImportError as e:
-        raise BackendUnavailable(f"--engine ray needs Ray Serve ({e}): {INSTALL}") from e
+        raise BackendUnavailable(f"--runner ray needs Ray Serve ({e}): {INSTALL}") from e
     return serve
 
 
@@ -130,14 +130,14 @@ def deploy(model: str | Path, config: ServeConfig | Mapping | None = None, *,
 
 
 def run_cli(args: Any, cfg: ServeConfig, predictor_options: Mapping) -> int:
-    """``edgefashion serve --engine ray``: deploy on a local Ray (or ``--address``) until Ctrl-C."""
+    """``edgefashion serve --runner ray``: deploy on a local Ray (or ``--address``) until Ctrl-C."""
     import ray
 
     if args.source is not None:
         from edgefashion.errors import BadInput
 
         raise BadInput("--source (a live camera) is served by the local engine only; drop --source "
-                       "or use --engine local")
+                       "or use --runner local")
     if not ray.is_initialized():
         ray.init(address=getattr(args, "address", None), include_dashboard=False)
     serve = import_serve()

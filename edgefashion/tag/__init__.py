@@ -2,7 +2,7 @@
 
     edgefashion tag photos/ -o tags.parquet --model model.onnx                  # local threads
     edgefashion tag s3://shop/photos.parquet -o tags.parquet --model m.onnx \\
-        --engine ray --address auto --actors 8 --gpus-per-actor 1              # a Ray cluster
+        --runner ray --address auto --actors 8 --gpus-per-actor 1              # a Ray cluster
 
     from edgefashion.tag import tag_images, read_output
     summary = tag_images("photos/", "tags.parquet", "model.onnx", engine="ray", workers=2)

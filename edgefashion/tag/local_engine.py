@@ -1,4 +1,4 @@
-"""``--engine local``: TagWorkers in threads, no Ray.
+"""``--runner local``: TagWorkers in threads, no Ray.
 
 ``workers`` TagWorkers (one Predictor each) take blocks from a bounded window; the blocks' tables
 come back in source order and go to ``write``. ONNX Runtime, OpenCV and file reads release the

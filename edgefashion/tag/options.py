@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+from edgefashion.config_dict import strict_from_dict
 from edgefashion.errors import BadInput
 
 ENGINES = ("local", "ray")
@@ -75,7 +76,7 @@ class TagOptions:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "TagOptions":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        return strict_from_dict(cls, d, "tag options")
 
 
 @dataclass

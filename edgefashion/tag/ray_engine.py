@@ -1,4 +1,4 @@
-"""``--engine ray``: Ray Data batch inference, one Predictor per actor.
+"""``--runner ray``: Ray Data batch inference, one Predictor per actor.
 
     blocks of paths (from_arrow, one block per output part)
         -> map_batches(TagWorker, concurrency=workers, num_cpus / num_gpus per actor)
@@ -36,7 +36,7 @@ def import_ray():
         import ray
         import ray.data  # noqa: F401
     except ImportError as e:
-        raise BackendUnavailable(f"--engine ray needs Ray Data ({e}): {INSTALL}") from e
+        raise BackendUnavailable(f"--runner ray needs Ray Data ({e}): {INSTALL}") from e
     return ray
 
 

@@ -57,10 +57,7 @@ def _options(options: TagOptions | Mapping | None, kw: Mapping) -> TagOptions:
         base = {}
     else:
         base = dict(options)
-    unknown = sorted(set(kw) - set(TagOptions.__dataclass_fields__))
-    if unknown:
-        raise BadInput(f"unknown tag option(s) {unknown}; valid: {sorted(TagOptions.__dataclass_fields__)}")
-    return TagOptions.from_dict({**base, **kw})
+    return TagOptions.from_dict({**base, **kw})  # an unknown key, in either, is a BadInput
 
 
 def _engine(name: str) -> Callable:

@@ -1,7 +1,7 @@
 """TagWorker: one Predictor that turns a table of image paths into a table of rows.
 
-The same class runs in both engines: in-process threads for ``--engine local``, and as the callable
-class of Ray Data's ``map_batches`` for ``--engine ray`` (one instance, so one Predictor, per actor).
+The same class runs in both engines: in-process threads for ``--runner local``, and as the callable
+class of Ray Data's ``map_batches`` for ``--runner ray`` (one instance, so one Predictor, per actor).
 Because both engines cut the path list into the same blocks and the worker cuts each block into
 the same Predictor batches, both give bit-identical answers.
 

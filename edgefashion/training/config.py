@@ -12,7 +12,9 @@ Two recipes share it (``training.recipe`` fills them in):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Mapping
 
+from edgefashion.config_dict import strict_from_dict
 from edgefashion.errors import BadInput
 
 SCHEDULES = ("cosine", "paper")
@@ -20,6 +22,10 @@ OPTIMIZERS = ("adam", "adamw")
 AUGMENTS = ("none", "light", "strong", "attributes")
 ATTRIBUTE_LOSSES = ("grouped", "paper")          # training.attribute_loss
 MULTILABEL_LOSSES = ("asymmetric", "focal", "bce")
+# Keys TrainConfig no longer has, which checkpoints written before their removal still hold in
+# train_state["config"] (read back by QAT); from_dict drops them. head_warmup: the step-based
+# frozen-backbone warm-up, removed in 55f6ac2 for the one LP-FT mechanism, head_epochs.
+RETIRED_KEYS = ("head_warmup",)
 
 
 @dataclass(frozen=True)
@@ -97,5 +103,5 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+    def from_dict(cls, d: Mapping) -> "TrainConfig":
+        return strict_from_dict(cls, d, "training options", retired=RETIRED_KEYS)

@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+from edgefashion.config_dict import reject_unknown_keys
 from edgefashion.errors import BadInput
 from edgefashion.training.config import TrainConfig
 
@@ -51,10 +52,7 @@ def recipe_config(pretrained: bool, schedule: str | None = None, attributes: boo
                   **overrides) -> TrainConfig:
     """The recipe's TrainConfig with every non-None override applied on top; ``attributes`` (the
     data has attribute groups) adds ATTRIBUTE_FINETUNE to the fine-tuning recipe."""
-    fields = TrainConfig.__dataclass_fields__
-    unknown = sorted(set(overrides) - set(fields))
-    if unknown:
-        raise BadInput(f"unknown training options {unknown}; known: {sorted(fields)}")
+    reject_unknown_keys(TrainConfig, overrides, "training options")  # also those given as None
     name = recipe_name(pretrained, schedule)
     base = dict(RECIPES[name])
     if attributes and name == "finetune":

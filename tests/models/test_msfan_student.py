@@ -55,7 +55,7 @@ def test_local_backbone_weights_load_and_bad_ones_are_refused(tmp_path):
     assert model.config["backbone_weights"] is None             # checkpoints carry the weights
     with pytest.raises(ModelFileError, match="width=1.0"):
         create_model("msfan_student", 3, 2, width=0.5, backbone_weights=str(path))
-    with pytest.raises(ModelFileError, match="do not exist"):
+    with pytest.raises(ModelFileError, match="does not exist"):
         create_model("msfan_student", 3, 2, backbone_weights=str(tmp_path / "nope.pth"))
 
 

@@ -140,3 +140,28 @@ def test_compare_applies_the_same_rules(onnx_path, eval_photos, tmp_path, capsys
     rc = main(["compare", str(onnx_path), bad["output"], "--images", str(eval_photos[0].parent),
                "--quiet", "--threads", "1", "--no-gate"])
     assert rc == 0 and "(not enforced) category top-1 agreement" in capsys.readouterr().out
+
+
+def test_qat_rule_judges_the_top1_accuracy_lost_not_the_agreement():
+    """QAT's gate (min agreement 0, top-1 drop <= max_drop): 3 images change their answer, 2 of them
+    to the right one and 1 away from it: agreement 97 %, top-1 accuracy +1 point: passes; 3 wrong
+    changes: -3 points: fails on the top-1 drop, named."""
+    ref, labels = _logits(100)
+    wrong = ref.copy()
+    for i in range(3):
+        wrong[i, (labels[i] + 1) % 10] = 24.5
+    fixed = ref.copy()
+    ref_qat = ref.copy()
+    for i in range(2):                  # the fp32 model was wrong on 0, 1; QAT gets them right
+        ref_qat[i, (labels[i] + 1) % 10] = 24.5
+    fixed[2, (labels[2] + 1) % 10] = 24.5
+    qat = GateRules(max_drop=0.5, min_agreement=0.0, max_top1_drop=0.5)
+    better = accuracy_report({"category_logits": ref_qat}, {"category_logits": fixed}, labels=labels)
+    section = gate(better, rules=qat)
+    assert better["category"]["top1_agreement"] == pytest.approx(0.97) and section["passed"]
+    assert [c["value"] for c in section["rules"] if c["rule"] == "category top-1 drop"] == [pytest.approx(-1.0)]
+    worse = accuracy_report({"category_logits": ref}, {"category_logits": wrong}, labels=labels)
+    assert gate(worse, rules=qat)["failed"] == ["category top-1 drop"]
+    assert "category top-1 drop" not in [c["rule"] for c in gate(worse)["rules"]]  # PTQ: not a rule
+    with pytest.raises(BadInput):
+        GateRules(max_top1_drop=-1.0)

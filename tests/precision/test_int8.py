@@ -153,7 +153,7 @@ def test_gate_failure_keeps_the_old_file(onnx_path, calib_photos, eval_photos, t
     out.write_bytes(b"the old engine")
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(AccuracyGateError, match="category top-3 drop.*nothing was written") as e:
-        quantize_onnx(onnx_path, out, "int8", max_drop=0.5, **kw)
+        quantize_onnx(onnx_path, out, "int8", max_drop=0.5, fallback=False, **kw)  # the refusal
     assert e.value.report["gate"]["drop_points"] > 0.5
     assert "reference top-1" in e.value.report["gate"]["basis"]
     assert out.read_bytes() == b"the old engine"

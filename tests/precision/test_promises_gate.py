@@ -134,7 +134,8 @@ def test_kinds_by_suffix_and_rules_as_a_dict():
     assert output_kind("Person_Gate") == "gate" and output_kind("spatial_attention") == "gate"
     assert output_kind("gated_head") == "gate" and output_kind("heatmap") is None
     rules = GateRules(max_drop=1.0, min_agreement=0.95, bounds={"logits": (0.9, 0.8, None)})
-    assert rules.to_dict() == {"max_drop": 1.0, "min_agreement": 0.95, "bounds": {"logits": [0.9, 0.8, None]}}
+    assert rules.to_dict() == {"max_drop": 1.0, "min_agreement": 0.95, "bounds": {"logits": [0.9, 0.8, None]},
+                               "max_top1_drop": None}
     with pytest.raises(BadInput) as e:
         GateRules(bounds={"heatmap": (1, 1, 1)})
     assert str(e.value) == ("gate bound 'heatmap': (1, 1, 1); kinds are logits, gate, landmarks, embedding, "

@@ -5,6 +5,7 @@ import struct
 import zlib
 
 import numpy as np
+from onnx import TensorProto, helper, numpy_helper
 
 from edgefashion.labels import Attribute, Category, LabelSchema
 
@@ -93,3 +94,18 @@ def smooth_noise(n: int, size: int, seed: int = 0) -> np.ndarray:
         img = cv2.GaussianBlur(rng.normal(0, 1, (size, size, 3)).astype(np.float32), (0, 0), 3)
         out[i] = (img / img.std()).transpose(2, 0, 1)
     return out
+
+
+def huge_branch(graph, source: str, name: str = "oom") -> None:
+    """Add an output that broadcasts the mean of ``source`` (all dims 1) to shape
+    (n * 2^20, d1 * 2^20, n * 2^20, d1) from the first two dims (n, d1) of ``source``: at least 2^60
+    floats, which no machine can allocate, whatever the input's values."""
+    k = numpy_helper.from_array(np.array([1 << 20, 1 << 20, 1 << 20, 1], np.int64), f"{name}_k")
+    graph.initializer.append(k)
+    graph.node.extend([
+        helper.make_node("Shape", [source], [f"{name}_s"], name=f"/{name}/Shape", end=2),
+        helper.make_node("Concat", [f"{name}_s", f"{name}_s"], [f"{name}_t"], name=f"/{name}/Concat", axis=0),
+        helper.make_node("Mul", [f"{name}_t", f"{name}_k"], [f"{name}_shape"], name=f"/{name}/Mul"),
+        helper.make_node("ReduceMean", [source], [f"{name}_one"], name=f"/{name}/ReduceMean", keepdims=1),
+        helper.make_node("Expand", [f"{name}_one", f"{name}_shape"], [name], name=f"/{name}/Expand")])
+    graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))

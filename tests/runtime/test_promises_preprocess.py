@@ -215,7 +215,8 @@ def test_config_normalises_and_round_trips():
     d = cfg.to_dict()
     assert d == {"input_size": 32, "mean": (0.0, 0.5, 1.0), "std": (1.0, 2.0, 3.0), "color": "rgb",
                  "resize": "letterbox", "bbox_margin": 0.1}
-    assert PreprocessConfig.from_dict({**d, "unknown_key": 1}) == cfg  # newer metadata still loads
+    with pytest.raises(BadInput, match="unknown preprocessing options 'unknown_key'"):
+        PreprocessConfig.from_dict({**d, "unknown_key": 1})  # a key it cannot apply is not dropped
     assert PreprocessConfig.from_dict({}) == PreprocessConfig()
 
 

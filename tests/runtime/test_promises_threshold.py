@@ -8,7 +8,6 @@ stream smoother's hysteresis (``enter`` and ``leave`` bounds); numpy only (the P
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from runtime_helpers import make_schema
 
 from edgefashion.labels import LabelSchema

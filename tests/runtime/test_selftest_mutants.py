@@ -198,7 +198,7 @@ def test_artifact_precision():
 
 
 def test_run_self_test_on_every_kind_of_target(models, schema):
-    path, block = models["ref"], models["block"]
+    path = models["ref"]
     p = Predictor(path, threads=1, self_test=True)
     rep = p.self_test_report
     assert sorted(rep) == ["failures", "images", "model", "outputs", "passed", "precision", "tolerance", "top1"]

@@ -139,3 +139,20 @@ def test_no_live_source_is_a_json_404(predictor):
         for path in ("/live.json", "/stream.mjpg"):
             status, d, _ = request(host, "GET", path)
             assert status == 404 and d["error"]["type"] == "NoLiveSource"
+
+
+def test_a_backend_fault_is_a_5xx_not_the_requests_fault(serve_onnx, photos, tmp_path):
+    """A model that runs out of memory on every valid image: 500 BackendError, never 400."""
+    import onnx
+
+    from edgefashion.runtime.predictor import Predictor
+    from tests.runtime.runtime_helpers import huge_branch
+
+    model = onnx.load(str(serve_onnx))
+    huge_branch(model.graph, model.graph.input[0].name)
+    path = tmp_path / "oom.onnx"
+    onnx.save(model, str(path))
+    app = create_app(Predictor(path, threads=1), ServeConfig())
+    with running_server(app) as host:
+        status, body, _ = request(host, "POST", "/predict", photos[0].read_bytes())
+    assert status == 500 and body["error"]["type"] == "BackendError", (status, body)

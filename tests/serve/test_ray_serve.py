@@ -1,4 +1,4 @@
-"""``serve --engine ray`` on a real local Ray Serve (2 CPUs): two replicas behind Serve's HTTP
+"""``serve --runner ray`` on a real local Ray Serve (2 CPUs): two replicas behind Serve's HTTP
 proxy, concurrent clients, every answer equal to the Predictor's own; batches form through
 @serve.batch; the same page, /health and error answers as the single-machine server.
 
@@ -95,5 +95,5 @@ def test_same_page_health_and_errors_as_the_local_server(ray_serve_host, serve_o
 def test_cli_serve_engine_ray_refuses_a_live_source(serve_onnx, capsys):
     from edgefashion.cli.main import main
 
-    assert main(["serve", "--model", str(serve_onnx), "--engine", "ray", "--source", "0"]) == 2
+    assert main(["serve", "--model", str(serve_onnx), "--runner", "ray", "--source", "0"]) == 2
     assert "--source (a live camera) is served by the local engine only" in capsys.readouterr().err

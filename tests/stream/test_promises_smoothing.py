@@ -132,7 +132,9 @@ def test_config_rejects_bad_values_naming_them(kwargs, message):
 def test_config_accepts_its_edges():
     SmoothingConfig(alpha=1.0, enter=0.5, leave=0.5, gap=0.0, category_margin=0.0, window=1)
     cfg = SmoothingConfig(window=3, method="ema", alpha=0.5)
-    assert SmoothingConfig.from_dict({**cfg.to_dict(), "extra": 1}) == cfg
+    assert SmoothingConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(BadInput, match="unknown smoothing options 'extra'"):
+        SmoothingConfig.from_dict({**cfg.to_dict(), "extra": 1})
 
 
 def test_group_answers_follow_the_smoothed_scores():

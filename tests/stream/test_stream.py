@@ -186,7 +186,8 @@ def test_smoothing_keeps_labels_steady(video_30fps, predictor):
         for _, pred in s:
             raw.append(s.last_raw.category.label)
             smooth.append(pred.category.label)
-    changes = lambda xs: sum(a != b for a, b in zip(xs, xs[1:]))
+    def changes(xs):
+        return sum(a != b for a, b in zip(xs, xs[1:]))
     assert changes(smooth) <= changes(raw)
 
 

@@ -143,7 +143,7 @@ def test_engine_ray_without_ray_says_how_to_install(tag_onnx, photos, tmp_path):
     code = ("import sys; sys.modules['ray'] = None\n"
             "from edgefashion.cli.main import main\n"
             f"sys.exit(main(['tag', {str(photos[0])!r}, '-o', {str(tmp_path / 'o.parquet')!r}, "
-            f"'--model', {str(tag_onnx)!r}, '--engine', 'ray', '--no-progress']))")
+            f"'--model', {str(tag_onnx)!r}, '--runner', 'ray', '--no-progress']))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr
     assert 'pip install "edgefashion[ray]"' in r.stderr

@@ -1,4 +1,4 @@
-"""``tag --engine ray`` on a real local Ray (2 CPUs, one per test session): the same answer as the
+"""``tag --runner ray`` on a real local Ray (2 CPUs, one per test session): the same answer as the
 local engine for every image, at 1 and 2 actors; an actor killed mid-run loses and duplicates
 nothing; an interrupted run resumes writing each image exactly once.
 

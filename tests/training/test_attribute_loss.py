@@ -3,7 +3,6 @@ normalised by log K), rare-positive multi-label losses, the schema it records, t
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest

@@ -244,9 +244,18 @@ def backend_name_for(path: str | Path, prefer_available: bool = False) -> str:
         )
     if not prefer_available:
         return SUFFIXES[suffix]
-    order = AUTO_ORDER.get(suffix, (SUFFIXES[suffix],))
-    if suffix == ".onnx" and platform.machine().lower() in X86 and _onnx_precision(path) == "int8":
-        order = AUTO_INT8_ONNX
+    if suffix == ".onnx":
+        return auto_onnx_backend(_onnx_precision(path))
+    return _first_available(AUTO_ORDER.get(suffix, (SUFFIXES[suffix],)))
+
+
+def auto_onnx_backend(precision: str | None) -> str:
+    """The backend ``auto`` runs a ``.onnx`` of this precision ("fp32", "fp16", "int8") with here."""
+    int8_x86 = precision == "int8" and platform.machine().lower() in X86
+    return _first_available(AUTO_INT8_ONNX if int8_x86 else AUTO_ORDER[".onnx"])
+
+
+def _first_available(order: tuple[str, ...]) -> str:
     for name in order:
         if get_backend(name).is_available():
             return name

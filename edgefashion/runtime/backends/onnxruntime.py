@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from edgefashion.errors import BackendUnavailable, BadInput, ModelFileError, ShapeError
+from edgefashion.errors import BackendError, BackendUnavailable, BadInput, ModelFileError, ShapeError
 from edgefashion.runtime.backends.base import (Backend, TensorSpec, check_model_file,
                                                module_available, require)
 from edgefashion.runtime.metadata import METADATA_KEY, onnx_metadata_props, parse_metadata
@@ -148,10 +148,14 @@ class OnnxRuntimeBackend(Backend):
         try:
             values = self.session.run(self.output_names, feeds)
         except Exception as e:
-            raise ShapeError(
-                f"ONNX Runtime failed on inputs "
-                f"{ {k: v.shape for k, v in feeds.items()} } for {self.path.name!r}: {_first_line(e)}"
-            ) from e
+            shapes = {k: v.shape for k, v in feeds.items()}
+            if type(e).__name__ == "InvalidArgument":  # ORT's own input validation: the caller's
+                raise ShapeError(f"ONNX Runtime refused inputs {shapes} for {self.path.name!r}: "
+                                 f"{_first_line(e)}") from e
+            raise BackendError(
+                f"ONNX Runtime failed running {self.path.name!r} on inputs {shapes} that match its "
+                f"declared inputs: {_first_line(e)}; a runtime or model fault (memory, provider, "
+                "graph), not the input's") from e
         return dict(zip(self.output_names, values))
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ from typing import Mapping
 
 import numpy as np
 
-from edgefashion.errors import BackendUnavailable, BadInput, ModelFileError, ShapeError
+from edgefashion.errors import BackendError, BackendUnavailable, BadInput, ModelFileError
 from edgefashion.runtime.backends.base import (Backend, TensorSpec, check_model_file,
                                                module_available, require)
 from edgefashion.runtime.metadata import METADATA_KEY, onnx_metadata_props, parse_metadata
@@ -223,9 +223,11 @@ class OpenVINOBackend(Backend):
             out = {port.get_any_name(): np.array(value, dtype=np.float32, copy=True)
                    if value.dtype != np.float32 else np.array(value, copy=True)
                    for port, value in result.items()}
-        except Exception as e:
-            raise ShapeError(f"OpenVINO failed on inputs { {k: v.shape for k, v in feeds.items()} } for "
-                             f"{self.path.name!r}: {_first_line(e)}") from e
+        except Exception as e:  # the inputs match the compiled model's: not the caller's fault
+            raise BackendError(f"OpenVINO failed running {self.path.name!r} on {self.device} on inputs "
+                               f"{ {k: v.shape for k, v in feeds.items()} } that match its declared "
+                               f"inputs: {_first_line(e)}; a runtime or model fault (memory, device, "
+                               "plugin), not the input's") from e
         finally:
             with self._lock:
                 self._idle.append(request)

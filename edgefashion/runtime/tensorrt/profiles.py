@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from edgefashion.config_dict import strict_from_dict
 from edgefashion.errors import BadInput, ShapeError
 
 MAX_BATCH = 4096  # a sanity bound: buffers are allocated for the max batch up front
@@ -78,11 +79,12 @@ class ProfileShapes:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "ProfileShapes":
-        try:
-            return cls(tuple(int(v) for v in d["min"]), tuple(int(v) for v in d["opt"]),
-                       tuple(int(v) for v in d["max"]))
-        except (KeyError, TypeError, ValueError) as e:
-            raise BadInput(f"profile shapes {dict(d)!r} need integer lists 'min', 'opt' and 'max'") from e
+        return strict_from_dict(cls, d, "profile shape keys",
+                                convert={k: _int_tuple for k in ("min", "opt", "max")})
+
+
+def _int_tuple(values) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
 
 
 def is_dynamic(dim) -> bool:

@@ -6,12 +6,13 @@ rebuilds it, and so that ``rebuild_on_mismatch=True`` can rebuild it without the
 from __future__ import annotations
 
 import shlex
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
-from edgefashion.runtime.tensorrt.profiles import BatchRange
+from edgefashion.config_dict import strict_from_dict
 from edgefashion.errors import BadInput
+from edgefashion.runtime.tensorrt.profiles import BatchRange
 
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 CALIBRATORS = ("auto", "qdq", "entropy")  # auto: Q/DQ ONNX where possible, entropy calibrator on TensorRT 8.x
@@ -91,13 +92,7 @@ class BuildSettings:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "BuildSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise BadInput(f"unknown build settings {unknown}; valid: {', '.join(sorted(known))}")
-        if "onnx" not in d or "output" not in d:
-            raise BadInput("build settings need 'onnx' and 'output'")
-        return cls(**{k: (tuple(v) if k == "plugins" else v) for k, v in d.items()})
+        return strict_from_dict(cls, d, "build settings", convert={"plugins": tuple})
 
     def to_command(self, output: str | Path | None = None) -> str:
         """The ``edgefashion build ...`` command line that repeats this build (shell-quoted)."""
