@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from edgefashion.errors import ExportError
-from edgefashion.export.empty_heads import replace_empty_gemms
+from edgefashion.runtime.empty_heads import replace_empty_gemms
 from edgefashion.export.metadata import build_metadata, set_onnx_metadata
 from edgefashion.labels import LabelSchema
 from edgefashion.runtime.preprocess import PreprocessConfig

@@ -128,7 +128,7 @@ def output_only_nodes(graph, outputs: Sequence[str] = ("cam",)) -> list[str]:
 def empty_nodes(graph) -> list[str]:
     """Nodes whose output is empty (e.g. the attribute head of a schema without attributes): a
     zero-size initializer input (a Gemm with a (0, K) weight), a Slice with equal constant starts
-    and ends (what export/empty_heads.py writes instead of that Gemm), and every node reading only
+    and ends (what runtime/empty_heads.py writes instead of that Gemm), and every node reading only
     such outputs. Quantization tools cannot take the range of nothing (the histogram calibrators
     fail on an empty tensor)."""
     from onnx import numpy_helper

@@ -1,7 +1,7 @@
 """int8 defaults follow the model: an EfficientNet-Lite backbone (msfan_lite) gets entropy ranges and
 keeps its first two Lite stages and the attention gates in fp32 (benchmarks/int8_settings.py measured
 why); other models keep MSFAN's minmax / first conv + heads. A category-only model's empty attribute
-head (an empty Slice since export/empty_heads.py) is left out of calibration, so the histogram
+head (an empty Slice since runtime/empty_heads.py) is left out of calibration, so the histogram
 methods work on it: percentile calibration crashed on it ("zero-size array to reduction operation")."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgefashion.export.empty_heads import replace_empty_gemms
+from edgefashion.runtime.empty_heads import replace_empty_gemms
 from edgefashion.precision import quantize_onnx
 from edgefashion.precision.graph import empty_nodes
 from edgefashion.precision.quantize import LITE_INT8_DEFAULTS, int8_defaults

@@ -1,7 +1,7 @@
 """A model with no attributes (clothing-small: 0) has an empty attribute head, a Gemm with a (0, K)
 weight. OpenVINO's ONNX reader refused such files ("Scalars are not supported as MatMul inputs"),
 so no model trained on category-only data ran on OpenVINO. The exporter now writes the head as an
-empty Slice, and OpenVINO rewrites files exported before (export/empty_heads.py)."""
+empty Slice, and OpenVINO rewrites files exported before (runtime/empty_heads.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 pytest.importorskip("openvino", reason="openvino is not installed (pip install openvino)")
 
-from edgefashion.export.empty_heads import replace_empty_gemms  # noqa: E402
+from edgefashion.runtime.empty_heads import replace_empty_gemms  # noqa: E402
 from edgefashion.runtime.backends.openvino import read_ov_model  # noqa: E402
 from edgefashion.runtime.predictor import Predictor  # noqa: E402
 

@@ -272,7 +272,7 @@ def save_ir(src: str | Path, xml: str | Path | None = None, compress_to_fp16: bo
 
 def read_ov_model(core, path: Path):
     """``core.read_model(path)``; an ONNX file exported before empty heads were rewritten (a Gemm
-    with a (0, K) weight, export/empty_heads.py) is rewritten in memory and read again."""
+    with a (0, K) weight, runtime/empty_heads.py) is rewritten in memory and read again."""
     try:
         return core.read_model(str(path))
     except Exception as e:  # OpenVINO raises RuntimeError with a multi-line trace
@@ -280,7 +280,7 @@ def read_ov_model(core, path: Path):
     if path.suffix.lower() == ".onnx":
         import onnx
 
-        from edgefashion.export.empty_heads import replace_empty_gemms
+        from edgefashion.runtime.empty_heads import replace_empty_gemms
 
         model = onnx.load(str(path))
         if replace_empty_gemms(model):

@@ -6,8 +6,9 @@ ONNX Runtime runs it; OpenVINO's ONNX reader (2026.4) reads the empty weight as 
 the whole model ("Scalars are not supported as MatMul inputs"). ``Slice(A, [0], [0], axes=[1])``
 gives the same (N, 0) output from the Gemm's input, and every runtime reads it.
 
-``replace_empty_gemms`` runs on every export; OpenVINO also applies it when reading a file exported
-before (``runtime/backends/openvino.py``).
+``replace_empty_gemms`` runs on every export (export/onnx.py); OpenVINO also applies it when reading a
+file exported before (``runtime/backends/openvino.py``). It lives in runtime/ because both use it:
+export sits above runtime, and the runtime imports nothing from export.
 """
 from __future__ import annotations
 
