@@ -32,7 +32,7 @@ from edgefashion.precision import quantize_onnx  # noqa: E402
 from edgefashion.precision import target_eval as te  # noqa: E402
 from edgefashion.precision.accuracy import accuracy_report  # noqa: E402
 from edgefashion.precision.calibration import resolve_images, split_images  # noqa: E402
-from edgefashion.precision.fallback import mac_counts  # noqa: E402
+from edgefashion.precision.fallback import FallbackSettings, mac_counts  # noqa: E402
 from edgefashion.precision.gate import gate  # noqa: E402
 from edgefashion.runtime.metadata import preprocess_from_metadata, read_onnx_metadata, schema_from_metadata  # noqa: E402
 
@@ -89,7 +89,11 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint", help="best.pt, for the QAT row")
     ap.add_argument("--data", help="training data, for the QAT row")
     ap.add_argument("--qat-minutes", type=float, default=10.0)
-    ap.add_argument("--targets", default=TARGETS)
+    ap.add_argument("--targets", default=TARGETS, help="where every file is judged and timed")
+    ap.add_argument("--gate-targets", help="quantize's --targets (default: its own defaults)")
+    ap.add_argument("--fallback-budget", type=float, default=0.25)
+    ap.add_argument("--weight-bits", type=int, choices=(8, 7), help="quantize's --weight-bits")
+    ap.add_argument("--no-qat", action="store_true", help="skip the QAT row even with --checkpoint")
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--label", default="")
@@ -99,7 +103,8 @@ def main(argv=None) -> int:
     rows, files, timing = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="int8-targets-") as tmp:
         common = dict(calib=args.calib, eval_images=args.eval_images, threads=args.threads,
-                      progress=False, calib_cache=None, log=lambda m: print(m, file=sys.stderr))
+                      progress=False, calib_cache=None, log=lambda m: print(m, file=sys.stderr),
+                      targets=args.gate_targets, weight_bits=args.weight_bits)
         t0 = time.monotonic()
         ptq = quantize_onnx(src, Path(tmp) / "ptq.onnx", "int8", max_drop=None, fallback=False, **common)
         timing["ptq_s"] = round(time.monotonic() - t0, 1)
@@ -109,7 +114,8 @@ def main(argv=None) -> int:
                        "gate_failed": {t: r["gate"]["failed"] for t, r in ptq["target_reports"].items()}}
         t0 = time.monotonic()
         try:
-            fb = quantize_onnx(src, Path(tmp) / "fallback.onnx", "int8", **common)
+            fb = quantize_onnx(src, Path(tmp) / "fallback.onnx", "int8",
+                               fallback=FallbackSettings(budget=args.fallback_budget), **common)
             files["ptq+fallback"] = Path(fb["output"])
             rec = fb.get("fallback")
             rows["ptq+fallback"] = {"written": True, "fp32_share": fp32_share(files["ptq+fallback"]),
@@ -121,7 +127,7 @@ def main(argv=None) -> int:
             rec = (getattr(e, "report", None) or {}).get("fallback")
             rows["ptq+fallback"] = {"written": False, "error": str(e)[:600], "fallback": rec}
         timing["ptq_fallback_s"] = round(time.monotonic() - t0, 1)
-        if args.checkpoint and args.data:
+        if args.checkpoint and args.data and not args.no_qat:
             from edgefashion.precision.qat_gate import quantize_qat
 
             t0 = time.monotonic()
@@ -151,6 +157,8 @@ def main(argv=None) -> int:
             rows[name]["targets"][t]["speedup_vs_fp32"] = ms["fp32"] / ms[name]
             rows[name]["targets"][t]["int8_speedup_kept"] = (ms["fp32"] - ms[name]) / gain if gain > 0 else None
     payload = {"benchmark": "int8_targets", "label": args.label, "model": str(src),
+               "gate_targets": args.gate_targets or "quantize's defaults",
+               "fallback_budget": args.fallback_budget, "weight_bits": args.weight_bits or "default",
                "command": " ".join(sys.argv), "calib": args.calib, "eval": args.eval_images,
                "num_eval_images": len(eval_paths), "targets": targets, "fp32_latency_ms":
                {t: ms["fp32"] for t, ms in lat.items()}, "wall_s": timing, "rows": rows}
