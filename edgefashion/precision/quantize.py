@@ -280,9 +280,9 @@ def _fall_back(result: dict, cand: Path, per_target: dict, rebuild, keep: list, 
     record.update(ranked_on=failing, int8_failed=te.failures(per_target), calibration_methods=tried,
                   method=rebuild.method)
     result["fallback"] = record
-    if not record["passed"]:
-        return cand, per_target
     final = tmp / "fallback.onnx"
+    if not record["passed"]:  # the refusal reports the closest state the search reached
+        return cand, (judge(final) if any(s_["kept"] for s_ in record["steps"]) else per_target)
     record["latency_ms"] = {t: {name: te.p50_ms(path, t, images.batches[0][:1], threads)
                                 for name, path in (("fp32", src), ("int8", cand), ("fallback", final))}
                             for t in targets}
