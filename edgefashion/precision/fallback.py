@@ -98,12 +98,11 @@ def quantizable_units(model, excluded: Sequence[str]) -> dict[str, list[str]]:
     from onnxruntime.quantization.registry import QDQRegistry
 
     skip = set(excluded)
-    units: dict[str, list[str]] = {}
+    units: dict[str, list] = {}
     for n in model.graph.node:
-        units.setdefault(unit_of(n.name), []).append(n.name)
-    return {u: names for u, names in units.items()
-            if any(nm not in skip and op in QDQRegistry for nm, op in
-                   ((x.name, x.op_type) for x in model.graph.node if x.name in names))}
+        units.setdefault(unit_of(n.name), []).append(n)
+    return {u: [n.name for n in nodes] for u, nodes in units.items()
+            if any(n.name not in skip and n.op_type in QDQRegistry for n in nodes)}
 
 
 def drift(ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray]) -> float:

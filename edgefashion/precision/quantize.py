@@ -174,7 +174,7 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
         ref = te.run_outputs(src, tg.PORTABLE, images, threads)
         per_target = te.evaluate_targets(ref, cand, targets, images, schema, rules, max_drop, threads)
         if not te.all_passed(per_target) and rebuild is not None and fallback.enabled:
-            cand, per_target = _fall_back(result, cand, per_target, rebuild, keep, ref, images, schema,
+            cand, per_target = _fall_back(result, cand, per_target, rebuild, ref, images, schema,
                                           targets, rules, max_drop, threads, fallback, Path(tmp), src, log)
         _record_targets(result, per_target, targets)
         _refuse_unless_passed(per_target, f"the {precision} model of {src.name}", result)
@@ -249,7 +249,7 @@ def _eval_images(paths: list, prep, schema, batch_size: int, progress: bool) -> 
             bar.close()
 
 
-def _fall_back(result: dict, cand: Path, per_target: dict, rebuild, keep: list, ref: dict,
+def _fall_back(result: dict, cand: Path, per_target: dict, rebuild, ref: dict,
                images: te.EvalImages, schema, targets: list, rules: GateRules, max_drop, threads,
                settings: FallbackSettings, tmp: Path, src: Path, log) -> tuple[Path, dict]:
     """Run precision/fallback.py; on success the fallback candidate replaces ``cand``. The record

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edgefashion.errors import BackendUnavailable, BadInput
-from edgefashion.runtime.gated_targets import UngatedTargetWarning, check_gated, target_of  # noqa: F401
 
 # target -> (backend, OpenVINO precision hint or None)
 KNOWN_TARGETS: dict[str, tuple[str, str | None]] = {
