@@ -19,14 +19,13 @@ clothing-small/validation photos. Writes benchmarks/results/openvino_<name>.json
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_result  # noqa: E402
+from common import percentile, write_result  # noqa: E402
 from openvino_models import ORT_S8, make_models, ort_int8_graph  # noqa: E402
 
 # name -> (backend spec, which file, backend options)
@@ -159,7 +158,7 @@ def bench_model(files: dict, variants: list[str], photos: list, args) -> dict:
             t = time.perf_counter()
             b.infer(feeds[v])
             samples[v].append(1e3 * (time.perf_counter() - t))
-    med = {v: statistics.median(s) for v, s in samples.items()}
+    med = {v: percentile(s, 50) for v, s in samples.items()}
     base = med.get("pytorch-fp32") or med.get("ort-fp32")
     rows = {v: {"p50_ms": med[v], "min_ms": min(samples[v]), "samples_ms": samples[v],
                 "vs_pytorch": base / med[v] if base else None,

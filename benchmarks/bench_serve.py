@@ -23,12 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_serve_common import get_json  # noqa: E402
 from bench_stream import DATA, default_model  # noqa: E402
-from common import write_result  # noqa: E402
+from common import percentile, write_result  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -84,8 +83,8 @@ def check(answers: list, refs: dict) -> dict:
     ms = sorted(a[4] for a in ok) or [float("nan")]
     return {"sent": len(answers), "ok": len(ok), "errors": len(answers) - len(ok), "wrong_result": len(wrong),
             "status_counts": {str(s): sum(a[1] == s for a in answers) for s in sorted({a[1] for a in answers})},
-            "latency_p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "latency_p99_ms": round(float(np.percentile(ms, 99)), 1)}
+            "latency_p50_ms": round(percentile(ms, 50), 1),
+            "latency_p99_ms": round(percentile(ms, 99), 1)}
 
 
 def main(argv=None) -> int:

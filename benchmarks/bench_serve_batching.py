@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_serve_common import (TOL, Client, build_model, get_json, judge,  # noqa: E402
                                 min_pairwise_distance, percentiles, photos, reference,
                                 rss_mb, serve_process)
-from common import write_result  # noqa: E402
+from common import percentile, write_result  # noqa: E402
 
 
 def run_level(host: str, clients: int, per_client: int, jobs: list[Path], datas: dict, refs: dict
@@ -66,7 +66,6 @@ def run_level(host: str, clients: int, per_client: int, jobs: list[Path], datas:
 def batcher_overhead(iters: int = 300) -> dict:
     """Median microseconds one lone item spends in a DynamicBatcher around a no-op batch
     function: the cost of the hand-over (max_batch 1) and of waiting out the delay (max_batch 8)."""
-    import statistics
 
     from edgefashion.serve.batcher import DynamicBatcher
 
@@ -79,7 +78,7 @@ def batcher_overhead(iters: int = 300) -> dict:
                 t = time.perf_counter()
                 b(i)
                 ms.append((time.perf_counter() - t) * 1e6)
-        out[name] = round(statistics.median(ms), 1)
+        out[name] = round(percentile(ms, 50), 1)
     return out
 
 

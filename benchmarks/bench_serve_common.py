@@ -22,6 +22,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from edgefashion.timing import percentile
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("EDGEFASHION_DATA", REPO.parent / "shared" / "data"))
 TOL = 1e-4  # an answer matches a reference when every score is within this
@@ -209,5 +211,5 @@ def memory_mb(pid: int | str = "self") -> tuple[float, float]:
 def percentiles(ms: Sequence[float]) -> dict:
     if not len(ms):
         return {"p50_ms": None, "p99_ms": None}
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    return {"p50_ms": round(percentile(ms, 50), 2),
+            "p99_ms": round(percentile(ms, 99), 2)}

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_result  # noqa: E402
+from common import percentile, write_result  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -63,7 +63,7 @@ class MemorySampler:
 
 def quarters(latencies: list[float]) -> list[dict]:
     parts = np.array_split(np.asarray(latencies, float), 4)
-    return [{"p50_ms": round(float(np.percentile(p, 50)), 1), "p99_ms": round(float(np.percentile(p, 99)), 1)}
+    return [{"p50_ms": round(percentile(p, 50), 1), "p99_ms": round(percentile(p, 99), 1)}
             for p in parts if len(p)]
 
 
@@ -105,7 +105,7 @@ def default_model(work: Path, width: float, size: int) -> Path:
 
 
 def run_stream(video: Path, predictor, warmup_s: float) -> dict:
-    from edgefashion.runtime.stream import Stream
+    from edgefashion.stream.pipeline import Stream
 
     with MemorySampler() as mem, Stream(video, predictor) as s:
         for _ in s:
@@ -151,8 +151,8 @@ def run_naive_queue(video: Path, predictor, warmup_s: float) -> dict:
                 break  # the capture ended: stop here, the rest of the backlog is never shown
         backlog = q.qsize()
     return {"frames_processed": len(lat), "backlog_at_end": backlog,
-            "latency_p50_ms": round(float(np.percentile(lat, 50)), 1),
-            "latency_p99_ms": round(float(np.percentile(lat, 99)), 1),
+            "latency_p50_ms": round(percentile(lat, 50), 1),
+            "latency_p99_ms": round(percentile(lat, 99), 1),
             "latency_by_quarter": quarters(lat), "memory": mem.summary(warmup_s)}
 
 
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             predictor.infer(x)
             times.append((time.perf_counter() - t) * 1e3)
-        infer_ms = float(np.median(times))
+        infer_ms = percentile(times, 50)
         print(f"model {model.name}: inference p50 {infer_ms:.1f} ms = {1e3 / infer_ms:.1f} fps "
               f"(source: {args.fps:.0f} fps, {frames} frames)", file=sys.stderr)
         if infer_ms < 1e3 / args.fps:

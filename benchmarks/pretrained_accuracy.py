@@ -30,9 +30,11 @@ from benchmarks.common import machine_info  # noqa: E402
 def run(args) -> dict:
     import torch
 
-    from edgefashion.cli.common import load_split, parse_options
-    from edgefashion.cli.train import build_model, model_options, recipe_summary
-    from edgefashion.models import get_model_class, load_checkpoint
+    from edgefashion.config_dict import parse_options
+    from edgefashion.data.splits import load_split
+    from edgefashion.models.build import build_model, model_options, with_schema_options
+    from edgefashion.training.recipe import recipe_summary
+    from edgefashion.models import load_checkpoint
     from edgefashion.training import Trainer
     from edgefashion.training.evaluate import evaluate_model
     from edgefashion.training.recipe import recipe_config
@@ -48,9 +50,7 @@ def run(args) -> dict:
                         seed=args.seed, progress=False)
     opts = model_options(args.model, {"input_size": args.input_size, "width": args.width},
                          parse_options(args.model_opt))
-    cls = get_model_class(args.model)
-    if hasattr(cls, "schema_options") and not {"groups", "group_of"} & set(opts):
-        opts.update(cls.schema_options(schema))
+    opts = with_schema_options(args.model, schema, opts)
     torch.manual_seed(args.seed)
     model, prep = build_model(args.model, schema, opts, args.input_size, pretrained)
     print(f"{args.model} ({pretrained or 'from scratch'}): {recipe_summary(cfg)}", flush=True)

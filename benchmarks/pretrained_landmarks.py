@@ -162,7 +162,7 @@ def main(argv=None) -> int:
         threads=args.threads, seed=args.seed, out=args.out, copy_best=None)
     result = train_and_evaluate(train_args)
 
-    from edgefashion.cli.common import load_split
+    from edgefashion.data.splits import load_split
     from edgefashion.models import load_checkpoint
 
     schema, train = load_split(args.data, "train")

@@ -52,7 +52,7 @@ def soak_stream(model: Path, video: Path, seconds: float, window_s: float, threa
     """Stream the looped video for ``seconds``; one row per window: frames, fps, latency, memory.
     The longest gap between two results is kept too (a starved process shows there)."""
     from edgefashion.runtime.predictor import Predictor
-    from edgefashion.runtime.stream import Stream
+    from edgefashion.stream.pipeline import Stream
 
     windows, lat, errors, gap = [], [], [], 0.0
     t0 = last = prev = time.perf_counter()

@@ -31,7 +31,7 @@ RUN_OPTIONS = {
 def run_one(name: str, data: Path, args) -> dict:
     import torch
 
-    from edgefashion.cli.common import load_split
+    from edgefashion.data.splits import load_split
     from edgefashion.models import create_model, get_model_class
     from edgefashion.runtime.preprocess import PreprocessConfig
     from edgefashion.training import TrainConfig, Trainer

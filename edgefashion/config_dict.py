@@ -74,3 +74,27 @@ def strict_from_dict(cls: type[T], d: Any, what: str | None = None, *,
             except (TypeError, ValueError) as e:
                 raise BadInput(f"{what} for {cls.__name__}: {key}={kwargs[key]!r} is malformed ({e})") from e
     return cls(**kwargs)
+
+
+def parse_options(items: list[str] | None) -> dict:
+    """``["width=0.25", "stages=1,2,4", "batch_norm=true"]`` -> typed dict."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise BadInput(f"option {item!r} must look like key=value")
+        key, value = item.split("=", 1)
+        out[key.strip().replace("-", "_")] = _typed(value.strip())
+    return out
+
+
+def _typed(v: str):
+    if v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    if "," in v:
+        return tuple(_typed(x) for x in v.split(",") if x)
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v

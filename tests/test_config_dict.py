@@ -11,13 +11,13 @@ import pytest
 import edgefashion.config_dict as config_dict
 from edgefashion.config_dict import reject_unknown_keys, strict_from_dict
 from edgefashion.data.augment import AugmentConfig
+from edgefashion.engine.profiles import ProfileShapes
+from edgefashion.engine.settings import BuildSettings
 from edgefashion.errors import BadInput
 from edgefashion.export.presets import PRESETS, DeployPreset
 from edgefashion.runtime.preprocess import PreprocessConfig
-from edgefashion.runtime.smoothing import SmoothingConfig
-from edgefashion.runtime.tensorrt.profiles import ProfileShapes
-from edgefashion.runtime.tensorrt.settings import BuildSettings
 from edgefashion.serve.config import ServeConfig
+from edgefashion.stream.smoothing import SmoothingConfig
 from edgefashion.tag.options import TagOptions
 from edgefashion.training.config import RETIRED_KEYS, TrainConfig
 

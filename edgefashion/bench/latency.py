@@ -14,7 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from edgefashion.bench.memory import PeakMemory
-from edgefashion.bench.stats import run_timed, summarize, throughput
+from edgefashion.bench.stats import summarize, throughput
+from edgefashion.timing import run_timed
 from edgefashion.errors import BadInput
 
 STAGES = ("preprocess", "inference", "postprocess", "other")

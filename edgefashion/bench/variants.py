@@ -239,14 +239,9 @@ class VariantBuilder:
 
 
 def _onnx_precision(path: Path) -> str:
-    from edgefashion.runtime.metadata import read_onnx_metadata
+    from edgefashion.runtime.metadata import onnx_file_precision
 
-    try:
-        meta = read_onnx_metadata(path) or {}
-    except EdgeFashionError:
-        return "fp32"
-    prec = meta.get("precision")
-    prec = prec.get("precision") if isinstance(prec, dict) else prec
+    prec = onnx_file_precision(path)
     return prec if prec in PRECISIONS else "fp32"
 
 

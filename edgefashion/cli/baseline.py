@@ -36,7 +36,7 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from edgefashion.cli.common import load_split, resolve_split
+    from edgefashion.data.splits import load_split, resolve_split
     from edgefashion.cli.evaluate import format_report
     from edgefashion.training.evaluate import evaluate_outputs, save_report
     from edgefashion.training.probe import ProbeConfig, fit_probe, probe_outputs

@@ -71,8 +71,8 @@ def explain(settings, version: str) -> str:
     """What a build of ``settings`` does on TensorRT ``version`` (no TensorRT needed)."""
     from edgefashion.engine.plan import detect_onnx_precision, onnx_input_shapes, select_build_path
     from edgefashion.engine.profiles import default_batch, plan_profile
-    from edgefashion.engine.trt_compat import features_for_version
     from edgefashion.runtime.backends.base import check_model_file
+    from edgefashion.runtime.tensorrt.compat import features_for_version
 
     check_model_file(settings.onnx)
     features = features_for_version(version)

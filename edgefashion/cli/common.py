@@ -1,33 +1,7 @@
-"""Helpers shared by the subcommands: parsing key=value options; loading datasets by layout
-(edgefashion.data.splits, re-exported here)."""
+"""Helpers shared by the subcommands: the --runner flag."""
 from __future__ import annotations
 
-from edgefashion.data.splits import FOLDER_SPLITS, detect_layout, load_split, resolve_split  # noqa: F401
 from edgefashion.errors import BadInput
-
-
-def parse_options(items: list[str] | None) -> dict:
-    """``["width=0.25", "stages=1,2,4", "batch_norm=true"]`` -> typed dict."""
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise BadInput(f"option {item!r} must look like key=value")
-        key, value = item.split("=", 1)
-        out[key.strip().replace("-", "_")] = _typed(value.strip())
-    return out
-
-
-def _typed(v: str):
-    if v.lower() in ("true", "false"):
-        return v.lower() == "true"
-    if "," in v:
-        return tuple(_typed(x) for x in v.split(",") if x)
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return v
 
 
 RUNNERS = ("local", "ray")

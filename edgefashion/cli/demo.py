@@ -32,7 +32,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from edgefashion.cli.evaluate import format_report
     from edgefashion.cli.predict import render, save_visualisations
-    from edgefashion.cli.train import build_model, recipe_summary
+    from edgefashion.models.build import build_model
+    from edgefashion.training.recipe import recipe_summary
     from edgefashion.data import generate_synthetic, read_deepfashion
     from edgefashion.export.onnx import check_inputs_from_images, export_onnx
     from edgefashion.models import load_checkpoint

@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from edgefashion.cli.common import load_split, resolve_split
+    from edgefashion.data.splits import load_split, resolve_split
     from edgefashion.runtime.predictor import Predictor
     from edgefashion.training.evaluate import collect_outputs, evaluate_outputs, save_report
 

@@ -15,6 +15,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
     p.add_argument("--custom-ops", action="store_true",
                    help="emit edgefashion::ChannelAttention / SpatialGate nodes for the TensorRT plugin")
+    p.add_argument("--tta", choices=["none", "flip"], default="none",
+                   help="flip: average the logits of the image and its mirror inside the graph "
+                   "(a batch of 2N: about twice the latency)")
     p.set_defaults(run=run)
 
 
@@ -35,13 +38,14 @@ def run(args) -> int:
     rep = export_onnx(model, info["schema"], info["preprocess"], out, check_inputs=inputs,
                       real_images=real, opset=args.opset, simplify=not args.no_simplify,
                       tolerance=args.tolerance, custom_ops=args.custom_ops,
-                      self_test_images=paths if args.check_images else None)
+                      self_test_images=paths if args.check_images else None, tta=args.tta)
     if not rep.checked:
         print(f"wrote {out}  (opset {rep.opset}; with edgefashion custom-op nodes for the TensorRT "
               "plugin; ONNX Runtime cannot run them, so the numerical check happens at engine build)")
         return 0
     worst = max(rep.max_abs.values())
-    print(f"wrote {out}  (opset {rep.opset}; vs PyTorch on {rep.num_images} "
+    tta = "; flip TTA in the graph" if args.tta == "flip" else ""
+    print(f"wrote {out}  (opset {rep.opset}{tta}; vs PyTorch on {rep.num_images} "
           f"{'real' if real else 'random'} images: max abs error {worst:.2e}, "
           f"top-1 agreement {rep.top1_agreement:.3f})")
     return 0

@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from edgefashion.serve.triton_repo import TritonOptions, export_triton
+    from edgefashion.deploy.triton_repo import TritonOptions, export_triton
 
     opts = TritonOptions(name=args.name, max_batch=args.max_batch,
                          preferred_batch=tuple(args.preferred_batch), max_delay_us=args.max_delay_us,

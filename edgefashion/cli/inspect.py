@@ -47,7 +47,7 @@ def describe_model_file(path: str | Path) -> dict:
     if kind == "onnxruntime":
         return _describe_onnx(path)
     if kind == "tensorrt":  # the sidecar, read without TensorRT
-        from edgefashion.engine.sidecar import describe_engine
+        from edgefashion.runtime.tensorrt.sidecar import describe_engine
 
         return describe_engine(path)
     raise ModelFileError(f"inspect does not read {kind} files yet ({path})")

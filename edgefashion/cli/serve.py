@@ -48,7 +48,7 @@ def run(args) -> int:
     opts = {k: v for k, v in dict(backend=args.backend, device=args.device,
                                   threads=args.threads).items() if v is not None}
     if runner_of(args) == "ray":
-        from edgefashion.serve.ray_serve import run_cli
+        from edgefashion.deploy.ray_serve import run_cli
 
         return run_cli(args, cfg, opts)
     app = create_app(args.model, cfg, source=args.source,

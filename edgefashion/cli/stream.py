@@ -81,7 +81,7 @@ def run(args) -> int:
         return _run_web(args, popts)
     if not (args.show or args.output or args.jsonl):
         args.jsonl = "-"
-    from edgefashion.runtime.stream import Stream
+    from edgefashion.stream.pipeline import Stream
 
     sinks = _sinks(args)  # first: no display is an error before the model loads
     try:
@@ -130,7 +130,7 @@ def _set_sigint(handler):
 
 
 def _sinks(args) -> list:
-    from edgefashion.runtime.sinks import JsonlSink, VideoSink, WindowSink
+    from edgefashion.stream.sinks import JsonlSink, VideoSink, WindowSink
 
     sinks = []
     if args.show:

@@ -79,10 +79,25 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", help="continue from a checkpoint written by train (last.pt)")
     p.add_argument("--keypoints", help="vsam pose keypoints: a list file or a folder of "
                    "<stem>_keypoints.json (OpenPose --write_json)")
+    kd = p.add_argument_group("teacher-student (training/distill.py, training/teacher_recipe.py)")
+    kd.add_argument("--teacher", metavar="SPEC",
+                    help="distil a teacher into the model: a checkpoint written by train, or "
+                    "pretrained weights (efficientnet-lite2, efficientnet-lite1, a state_dict file) "
+                    "that a plain classifier is fine-tuned from first, inside --max-minutes; with "
+                    "--semi-supervised it pseudo-labels the unlabelled images instead")
+    kd.add_argument("--teacher-share", type=float, default=0.5,
+                    help="share of --max-minutes for training a teacher from weights (0.5)")
+    kd.add_argument("--teacher-size", type=int,
+                    help="the teacher's input size (default: the student's --input-size; the "
+                    "weights' own, e.g. 260 for Lite2, costs 1.8x per step on a CPU)")
+    kd.add_argument("--distill-temperature", type=float, default=2.0, help="soft-target temperature")
+    kd.add_argument("--distill-alpha", type=float, default=0.5,
+                    help="share of the soft targets in the loss (the labels get 1 - alpha)")
+    kd.add_argument("--hint-weight", type=float, default=0.5,
+                    help="weight of the pooled-feature hint (0 = off)")
     semi = p.add_argument_group("semi-supervised (teacher-student, MSFAN paper 4.4.1)")
     semi.add_argument("--semi-supervised", action="store_true",
                       help="mix unlabelled images into every batch, pseudo-labelled by --teacher")
-    semi.add_argument("--teacher", help="teacher checkpoint (e.g. an MSFAN best.pt)")
     semi.add_argument("--unlabelled", help="unlabelled images: a folder, list file or glob")
     semi.add_argument("--unlabelled-ratio", type=float, default=1.0,
                       help="unlabelled images per labelled image in a batch (1.0 = equal)")
@@ -94,10 +109,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from edgefashion.cli.common import load_split, parse_options
-    from edgefashion.errors import DatasetError
-    from edgefashion.models import get_model_class
+    from edgefashion.config_dict import parse_options
+    from edgefashion.data.splits import load_split
+    from edgefashion.errors import BadInput, DatasetError
+    from edgefashion.models.build import build_model, model_options, with_schema_options
     from edgefashion.training import Trainer
+    from edgefashion.training.recipe import recipe_summary
 
     schema, train = load_split(args.data, "train", args.layout)
     if args.val:
@@ -122,16 +139,26 @@ def run(args) -> int:
                                       "batch_norm": args.batch_norm or None,
                                       "backbone_weights": args.backbone_weights},
                          parse_options(args.model_opt))
-    cls = get_model_class(args.model)
-    if hasattr(cls, "schema_options") and not {"groups", "group_of"} & set(opts):
-        opts.update(cls.schema_options(schema))  # e.g. multibranch: one head per attribute group
+    opts = with_schema_options(args.model, schema, opts)  # e.g. multibranch: a head per group
     model, preprocess = build_model(args.model, schema, opts, args.input_size, args.pretrained,
                                     args.allow_download)
     print(f"recipe: {recipe_summary(cfg)}", flush=True)
-    if args.semi_supervised or args.teacher or args.unlabelled:
-        from edgefashion.training.semi import semi_trainer_from_args
+    if args.unlabelled and not args.semi_supervised:
+        raise BadInput("--unlabelled belongs to semi-supervised training; add --semi-supervised")
+    teacher = None
+    if args.teacher:
+        from edgefashion.cli.train_teacher import prepare_teacher
+
+        teacher, cfg = prepare_teacher(args, model, schema, preprocess, cfg, train, val)
+        args.teacher = teacher["checkpoint"]
+    if args.semi_supervised:
+        from edgefashion.cli.train_teacher import semi_trainer_from_args
 
         trainer = semi_trainer_from_args(args, model, schema, preprocess, cfg)
+    elif args.teacher:
+        from edgefashion.cli.train_teacher import distill_trainer
+
+        trainer = distill_trainer(args, model, schema, preprocess, cfg)
     else:
         trainer = Trainer(model, schema, preprocess, cfg, args.out)
     if args.resume:
@@ -140,6 +167,11 @@ def run(args) -> int:
           f"on {len(train)} images, validating on {len(val)}; {schema.num_categories} categories, "
           f"{schema.num_attributes} attributes", flush=True)
     summary = trainer.fit(train, val)
+    if teacher is not None:
+        from edgefashion.cli.train_teacher import report_teacher
+
+        summary["teacher"] = teacher
+        report_teacher(teacher, summary)
     out = Path(args.out) / "train_summary.json"
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {Path(args.out) / 'best.pt'} (best val {summary['best_metric']} {summary['best_score']:.3f}), "
@@ -166,52 +198,6 @@ def train_config(args, attributes: bool = False):
         unknown_labels=tuple(int(v) for v in args.unknown_labels.split(",")),
         max_minutes=args.max_minutes, max_steps=args.max_steps, num_workers=args.workers,
         threads=args.threads, seed=args.seed, device=args.device, progress=not args.no_progress)
-
-
-def recipe_summary(cfg) -> str:
-    if cfg.schedule == "paper":
-        return (f"paper: {cfg.optimizer} lr {cfg.lr:g} / {1 / cfg.lr_gamma:g} every "
-                f"{cfg.lr_step_epochs} epochs")
-    layers = (f", layer decay {cfg.layer_decay:g}" if cfg.layer_decay else "") + (
-        f", first {cfg.freeze_layers} backbone stages frozen" if cfg.freeze_layers else "")
-    return (f"{cfg.optimizer} lr {cfg.lr:g} (backbone x{cfg.backbone_lr_mult:g}{layers}), warm-up "
-            f"{cfg.warmup:.0%} then cosine to {cfg.min_lr_ratio:g}x, label smoothing "
-            f"{cfg.label_smoothing:g}, augment {cfg.augment}, ema {cfg.ema or 'off'}, head epochs "
-            f"{cfg.head_epochs}, attribute loss {cfg.attribute_loss}")
-
-
-def build_model(name: str, schema, opts: dict, input_size: int, pretrained: str | None,
-                allow_download: bool = False):
-    """-> (model, PreprocessConfig); with ``pretrained`` the backbone starts from those weights
-    and the preprocessing uses the mean / std they were trained with."""
-    from edgefashion.models import create_model
-    from edgefashion.runtime.preprocess import PreprocessConfig
-
-    if not pretrained:
-        model = create_model(name, schema.num_categories, schema.num_attributes, **opts)
-        return model, PreprocessConfig(input_size=input_size)
-    from edgefashion.training.pretrained import pretrained_model
-
-    return pretrained_model(name, schema, opts, input_size, pretrained, allow_download)
-
-
-def model_options(name: str, common: dict, extra: dict) -> dict:
-    """The common flags the model's config knows (None = not given), plus its --model-opt items."""
-    from edgefashion.errors import BadInput
-    from edgefashion.models import get_model_class
-
-    fields = getattr(get_model_class(name).config_class, "__dataclass_fields__", {})
-    opts = {}
-    for key, value in common.items():
-        if value is None:
-            continue
-        if key not in fields:
-            if key in ("width", "input_size"):
-                raise BadInput(f"model {name!r} has no {key!r} option; its options: {sorted(fields)}")
-            raise BadInput(f"--{key.replace('_', '-')} does not apply to model {name!r}; "
-                           f"its options: {sorted(fields)}")
-        opts[key] = value
-    return {**opts, **extra}
 
 
 def _same(a, b) -> bool:

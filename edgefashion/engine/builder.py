@@ -20,16 +20,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
 
-from edgefashion.runtime.tensorrt.cuda import open_cuda
 from edgefashion.engine.plan import BuildPath, detect_onnx_precision, select_build_path
 from edgefashion.engine.progress import ProgressPrinter
-from edgefashion.runtime.tensorrt.settings import BuildSettings
-from edgefashion.runtime.tensorrt.sidecar import (EngineInfo, GpuInfo, check_source, make_sidecar, sha256_file,
-                                        write_sidecar)
+from edgefashion.engine.settings import BuildSettings
+from edgefashion.engine.sidecar import check_source, make_sidecar, recorded_settings, settings_of, write_sidecar
 from edgefashion.engine.trt_build import build_plan
-from edgefashion.runtime.tensorrt.compat import import_tensorrt, probe_features
 from edgefashion.errors import ModelFileError
 from edgefashion.runtime.metadata import preprocess_from_metadata, read_onnx_metadata, sidecar_path
+from edgefashion.runtime.tensorrt.compat import import_tensorrt, probe_features
+from edgefashion.runtime.tensorrt.cuda import open_cuda
+from edgefashion.runtime.tensorrt.sidecar import EngineInfo, GpuInfo, sha256_file
 
 log = logging.getLogger("edgefashion.engine")
 
@@ -130,7 +130,7 @@ def _engine_info(settings, path: BuildPath, built, out: Path, tmp: Path, trt_ver
         build_path=path.name, tensorrt_version=trt_version, gpu_name=gpu.name,
         compute_capability=gpu.compute_capability,
         profiles={n: p.to_dict() for n, p in built.profiles.items()},
-        io={"inputs": built.inputs, "outputs": built.outputs}, builder=settings.to_dict(),
+        io={"inputs": built.inputs, "outputs": built.outputs}, **recorded_settings(settings),
         source_onnx=settings.onnx, source_onnx_sha256=sha256_file(settings.onnx),
         calib_cache=cache, calib_cache_sha256=sha256_file(cache) if cache else None,
         plugins=tuple(built.plugins), accuracy={"quantize": _summary(quant_report)} if quant_report else None,
@@ -177,7 +177,7 @@ def rebuild_engine(engine_path: str | Path, info: EngineInfo, device: int = 0, p
     settings. The old engine is replaced only when the new one passes its checks. The signature is the one
     ``TensorRTBackend(rebuild_on_mismatch=...)`` calls: (engine path, EngineInfo, device)."""
     check_source(info)
-    settings = replace(info.settings, output=str(Path(engine_path).resolve()))
+    settings = replace(settings_of(info), output=str(Path(engine_path).resolve()))
     converted = Path(info.built_from) if info.built_from else None
     if converted is not None and not (converted.is_file() and sha256_file(converted) == info.built_from_sha256):
         converted = None  # gone or changed: convert the source ONNX again

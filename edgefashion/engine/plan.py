@@ -111,11 +111,9 @@ def detect_onnx_precision(path: str | Path) -> str:
         except Exception as e:  # onnx raises DecodeError and friends
             raise ModelFileError(f"{str(path)!r} is not a readable ONNX model ({type(e).__name__}: {e})") from e
         return graph_precision(model.graph, onnx.TensorProto.FLOAT16)
-    from edgefashion.runtime.metadata import read_onnx_metadata
+    from edgefashion.runtime.metadata import read_onnx_metadata, recorded_precision
 
-    meta = read_onnx_metadata(path) or {}
-    found = meta.get("precision") or (meta.get("export") or {}).get("precision") or "fp32"
-    found = found.get("precision", "fp32") if isinstance(found, dict) else str(found)
+    found = recorded_precision(read_onnx_metadata(path))
     return found if found in ONNX_PRECISIONS else "fp32"
 
 

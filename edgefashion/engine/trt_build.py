@@ -16,18 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from edgefashion.runtime.tensorrt.buffers import as_dtype
 from edgefashion.engine.calibrator import CalibrationBatches, TrtCalibrationCache, make_entropy_calibrator
 from edgefashion.engine.parser_errors import collect_parser_errors, parser_error
 from edgefashion.engine.plan import BuildPath
-from edgefashion.engine.trt_onnx_fixes import adapt_for_tensorrt
-from edgefashion.runtime.tensorrt.plugins import load_plugins, resolve_plugins
-from edgefashion.runtime.tensorrt.profiles import ProfileShapes, default_batch, needs_profile, plan_profile
+from edgefashion.engine.profiles import ProfileShapes, default_batch, needs_profile, plan_profile
 from edgefashion.engine.progress import ProgressPrinter, Ticker, make_progress_monitor
-from edgefashion.runtime.tensorrt.settings import BuildSettings
-from edgefashion.runtime.tensorrt.compat import TrtFeatures, make_logger
+from edgefashion.engine.settings import BuildSettings
+from edgefashion.engine.trt_onnx_fixes import adapt_for_tensorrt
 from edgefashion.errors import BadInput, ExportError
 from edgefashion.runtime.preprocess import PreprocessConfig
+from edgefashion.runtime.tensorrt.buffers import as_dtype
+from edgefashion.runtime.tensorrt.compat import TrtFeatures, make_logger
+from edgefashion.runtime.tensorrt.plugins import load_plugins, resolve_plugins
 
 log = logging.getLogger("edgefashion.engine")
 

@@ -36,6 +36,7 @@ class ExportReport:
     tolerance: float = 1e-3
     passed: bool = True
     checked: bool = True  # False for --custom-ops graphs, which only TensorRT (with the plugin) runs
+    tta: str = "none"     # "flip": the graph averages the logits of the image and its mirror
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -72,14 +73,23 @@ def export_onnx(model: torch.nn.Module, schema: LabelSchema, preprocess: Preproc
                 out_path: str | Path, *, check_inputs: np.ndarray | None = None,
                 real_images: bool = False, opset: int = DEFAULT_OPSET, simplify: bool = True,
                 tolerance: float = 1e-3, custom_ops: bool = False, self_test: bool = True,
-                self_test_images: Sequence | None = None) -> ExportReport:
+                self_test_images: Sequence | None = None, tta: str = "none") -> ExportReport:
     """Export ``model`` (eval mode) to ``out_path``; ``check_inputs``: (N, 3, S, S) float32.
 
     self_test: embed a few reference inputs with this model's answers (real photos from
     ``self_test_images`` when given, else seeded noise) for ``Predictor(..., self_test=True)``.
+    tta: "flip" bakes test-time flip averaging into the graph (models/tta.py).
     """
+    from edgefashion.models.contract import check_model
+    from edgefashion.models.tta import TTA_MODES, FlipTTA
+
+    if tta not in TTA_MODES:
+        raise ExportError(f"tta {tta!r} must be one of {', '.join(TTA_MODES)}")
+    check_model(model)
     out_path = Path(out_path)
     model = model.eval().cpu()
+    if tta == "flip":
+        model = FlipTTA(model).eval()
     size = preprocess.input_size
     if check_inputs is None:
         rng = np.random.default_rng(0)
@@ -94,6 +104,7 @@ def export_onnx(model: torch.nn.Module, schema: LabelSchema, preprocess: Preproc
                                   checked=False)
         else:
             report = _check(model, onnx_model, check_inputs, tolerance, opset, real_images, out_path)
+        report.tta = tta
         meta = build_metadata(model, schema, preprocess, export=report.to_dict())
         set_onnx_metadata(onnx_model, meta)
         if not report.passed:

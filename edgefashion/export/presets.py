@@ -2,7 +2,7 @@
 
     from edgefashion.export.presets import get_preset
     p = get_preset("orin-int8")            # also "jetson-orin-int8"
-    p.build_options()                      # -> keyword arguments of edgefashion.engine BuildSettings
+    p.build_options()                      # -> keyword arguments of edgefashion.engine.settings.BuildSettings
     edgefashion build model.onnx -o model.engine --preset orin-int8    (CLI wiring: the build command)
 
 Precision lives in the ONNX (see DESIGN.md): "fp16" builds from an fp16 ONNX (or sets the FP16 flag on
@@ -10,7 +10,9 @@ TensorRT 8.x), "int8" from a Q/DQ ONNX calibrated on real photos (``edgefashion 
 on DLA, which takes implicit INT8 from the fp32 ONNX with the entropy calibrator. All numbers in the
 notes are to be measured on the device; nothing here is a promise of speed.
 
-``python -m edgefashion.export.presets`` prints them (``--json DIR`` writes one JSON file each).
+``python -m edgefashion.export.presets`` prints them (``--json DIR`` writes one JSON file each). Presets
+are plain data: export sits below the engine layer, so the build (``edgefashion build --preset``) turns
+them into BuildSettings, never this module.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ CALIBRATORS = ("auto", "qdq", "entropy")
 
 @dataclass(frozen=True)
 class DeployPreset:
-    """Engine-build settings for one target. Field names follow ``edgefashion.engine`` BuildSettings.
+    """Engine-build settings for one target. Field names follow ``edgefashion.engine.settings.BuildSettings``.
 
     batch: "MIN:OPT:MAX" of the optimization profile for the dynamic batch dimension.
     workspace_mb: builder scratch memory (Jetson memory is shared by CPU and GPU: keep it modest).
@@ -90,12 +92,6 @@ class DeployPreset:
         if self.precision == "int8":
             opts.update(calibrator=self.calibrator, calib_max=int(self.calib_max))
         return opts
-
-    def build_settings(self, onnx: str | Path, output: str | Path, **overrides):
-        """An ``edgefashion.engine`` BuildSettings for this preset (``overrides`` win)."""
-        from edgefashion.engine.settings import BuildSettings
-
-        return BuildSettings(onnx=str(onnx), output=str(output), **{**self.build_options(), **overrides})
 
     def matches_input(self, size: int) -> bool:
         return int(size) == int(self.input_size)

@@ -30,6 +30,7 @@ from edgefashion.models.heatmaps import masked_heatmap_l2, peak_confidence, soft
 from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.registry import register_model
 from edgefashion.models.vgg import block_bounds, scaled, vgg16_backbone
+from edgefashion.models.contract import check_input_size, check_width
 
 BRANCH_CHANNELS = (64, 64, 32, 16)  # the paper: 28x28x64 -> 56x56x64 -> ... -> 224x224x16
 
@@ -50,10 +51,8 @@ class LandmarkAttentionConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "landmark_names", tuple(str(n) for n in self.landmark_names))
-        if self.input_size % 32 or self.input_size < 32:
-            raise BadInput(f"input_size {self.input_size} must be a multiple of 32 (VGG has 5 pools)")
-        if not 0 < self.width <= 4:
-            raise BadInput(f"width {self.width} must lie in (0, 4]")
+        check_input_size(self.input_size, "VGG has 5 pools")
+        check_width(self.width)
         if not self.landmark_names or len(set(self.landmark_names)) != len(self.landmark_names):
             raise BadInput(f"landmark_names {self.landmark_names} must be distinct and not empty")
         if self.heatmap_sigma <= 0 or self.softargmax_beta <= 0 or self.landmark_weight < 0:
@@ -157,7 +156,7 @@ class LandmarkAttention(nn.Module):
                 "landmark_heatmaps": heat}
 
     def make_loss(self, schema, train_samples, train_cfg) -> nn.Module:
-        """Category CE + weighted attribute BCE (training.losses) + lambda * heatmap L2."""
+        """Category CE + weighted attribute BCE (losses.multitask) + lambda * heatmap L2."""
         return LandmarkLoss(_base_loss(schema, train_samples, train_cfg), self.cfg.landmark_weight,
                             self.cfg.heatmap_sigma)
 
@@ -191,7 +190,7 @@ class LandmarkLoss(nn.Module):
 
 
 def _base_loss(schema, train_samples, train_cfg) -> nn.Module:
-    """The default category + attribute loss (training.losses.MultiTaskLoss)."""
-    from edgefashion.training.losses import multitask_loss
+    """The default category + attribute loss (losses.multitask.MultiTaskLoss)."""
+    from edgefashion.losses.multitask import multitask_loss
 
     return multitask_loss(schema, train_samples, train_cfg)

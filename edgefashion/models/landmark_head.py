@@ -81,7 +81,7 @@ class DistanceLoss(nn.Module):
 
 
 def default_loss(schema, train_samples, train_cfg) -> nn.Module:
-    """The default category + attribute loss (training.losses.MultiTaskLoss)."""
+    """The default category + attribute loss (losses.multitask.MultiTaskLoss)."""
     from edgefashion.models.landmark_attention import _base_loss
 
     return _base_loss(schema, train_samples, train_cfg)

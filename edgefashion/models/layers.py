@@ -22,6 +22,15 @@ def fc_head(in_features: int, hidden: int, out: int, dropout: float) -> nn.Seque
                              nn.Dropout(dropout), nn.Linear(hidden, out))
 
 
+def pooled_head(in_features: int, hidden: int, out: int, dropout: float) -> nn.Sequential:
+    """``fc_head`` when ``hidden`` > 0, else dropout -> linear (what an ImageNet classifier is)."""
+    if hidden:
+        return fc_head(in_features, hidden, out, dropout)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, out))
+
+
 def head_with_cam(head: nn.Sequential, features: torch.Tensor, pooled: torch.Tensor | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """features: (N, F, h, w) -> (logits (N, C) = head(pooled), raw cam (N, 1, h, w)): each

@@ -29,6 +29,7 @@ from edgefashion.errors import BadInput
 from edgefashion.models.layers import is_tracing as _tracing
 from edgefashion.models.backbones import RESNET50_BLOCKS, ResNetFeatures, load_torchvision_weights
 from edgefashion.models.registry import register_model
+from edgefashion.models.contract import check_input_size, check_width
 
 POOLINGS = ("gmp", "gap")
 
@@ -52,10 +53,8 @@ class M2FashionConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blocks", tuple(int(b) for b in self.blocks))
-        if self.input_size % 32 or self.input_size < 32:
-            raise BadInput(f"input_size {self.input_size} must be a multiple of 32 (ResNet stride 32)")
-        if not 0 < self.width <= 4:
-            raise BadInput(f"width {self.width} must lie in (0, 4]")
+        check_input_size(self.input_size, "ResNet stride 32")
+        check_width(self.width)
         if self.dim < 1:
             raise BadInput(f"dim {self.dim} must be >= 1")
         if self.pooling not in POOLINGS:
@@ -204,7 +203,7 @@ class M2Fashion(nn.Module):
     def make_loss(self, schema, train_samples, train_cfg) -> nn.Module:
         """Category CE + w_a * weighted BCE on the hidden labels + gamma * triplet loss (eq. 15)."""
         from edgefashion.data import attribute_matrix
-        from edgefashion.training.losses import attribute_weights
+        from edgefashion.losses.multitask import attribute_weights
 
         labels = attribute_matrix(train_samples, schema.num_attributes)
         w_pos, w_neg = attribute_weights(labels, train_cfg.unknown_labels)
@@ -231,7 +230,7 @@ class M2FashionLoss(nn.Module):
         self.positive, self.unknown = positive, tuple(sorted(set(unknown) | {0}))
 
     def forward(self, out: dict, batch: dict) -> dict:
-        from edgefashion.training.losses import category_loss, weighted_bce
+        from edgefashion.losses.multitask import category_loss, weighted_bce
 
         labels = batch["attributes"]
         hidden = out.get("hidden")

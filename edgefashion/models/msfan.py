@@ -23,6 +23,7 @@ from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.pretrained import PretrainedMixin, load_resolved
 from edgefashion.models.registry import register_model
 from edgefashion.models.vgg import block_bounds, scaled, vgg16_backbone
+from edgefashion.models.contract import check_input_size, check_width
 
 LEVEL_STRIDE = {1: 2, 2: 4, 3: 8, 4: 8}
 LEVEL_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512}
@@ -50,10 +51,8 @@ class MSFANConfig:
             raise BadInput(f"stages {self.stages} must be a subset of (1, 2, 3, 4) that includes 4")
         if self.pooling not in (("gap", "gmp"), ("gap",)):
             raise BadInput(f"pooling {self.pooling} must be ('gap', 'gmp') or ('gap',)")
-        if self.input_size % 32 or self.input_size < 32:
-            raise BadInput(f"input_size {self.input_size} must be a multiple of 32 (VGG has 5 pools)")
-        if not 0 < self.width <= 4:
-            raise BadInput(f"width {self.width} must lie in (0, 4]")
+        check_input_size(self.input_size, "VGG has 5 pools")
+        check_width(self.width)
         if self.reduction < 1:
             raise BadInput(f"reduction {self.reduction} must be >= 1")
 

@@ -41,10 +41,11 @@ from edgefashion.errors import BadInput
 from edgefashion.labels.landmarks import LANDMARK_NAMES
 from edgefashion.models.attention import ChannelAttention, SpatialGate
 from edgefashion.models.landmark_head import LandmarkHead, default_loss, landmark_loss, read_landmarks
-from edgefashion.models.layers import fc_head, head_with_cam, is_tracing, normalise_cam
+from edgefashion.models.layers import head_with_cam, is_tracing, normalise_cam, pooled_head
 from edgefashion.models.pretrained import PretrainedMixin
 from edgefashion.models.registry import register_model
 from edgefashion.models.timm_backbones import LITE_FAMILIES, LiteBackbone
+from edgefashion.models.contract import check_input_size
 
 ANCHOR = 3        # the Lite stage whose output receives the product (stride 16)
 PRODUCTS = ("normalized", "plain")
@@ -88,8 +89,7 @@ class MSFANLiteConfig:
             raise BadInput(f"cam {self.cam!r} must be one of {', '.join(CAM_SOURCES)}")
         if self.product not in PRODUCTS:
             raise BadInput(f"product {self.product!r} must be one of {', '.join(PRODUCTS)}")
-        if self.input_size % 32 or self.input_size < 32:
-            raise BadInput(f"input_size {self.input_size} must be a multiple of 32 (Lite strides to 1/32)")
+        check_input_size(self.input_size, "Lite strides to 1/32")
         if self.reduction < 1 or self.head_dim < 0 or not 0 <= self.dropout < 1:
             raise BadInput(f"reduction {self.reduction} must be >= 1, head_dim {self.head_dim} >= 0, "
                            f"dropout {self.dropout} in [0, 1)")
@@ -130,8 +130,8 @@ class MSFANLite(PretrainedMixin, nn.Module):
             self.level_norm = nn.ModuleDict({str(i): nn.BatchNorm2d(dim) for i in c.stages})
             self.product_scale = nn.Parameter(torch.full((1, dim, 1, 1), float(c.product_scale_init)))
         feat = self.backbone.out_channels
-        self.category_head = _head(feat, c.head_dim, num_categories, c.dropout)
-        self.attribute_head = _head(feat, c.head_dim, num_attributes, c.dropout)
+        self.category_head = pooled_head(feat, c.head_dim, num_categories, c.dropout)
+        self.attribute_head = pooled_head(feat, c.head_dim, num_attributes, c.dropout)
         # heatmaps at stride 4: the anchor (stride 16) upsampled through stages 2 and 1
         self.landmark_head = LandmarkHead(dim, [chans[2], chans[1]], len(LANDMARK_NAMES)) \
             if c.landmarks else None
@@ -232,13 +232,3 @@ def _cam_source(cam: str, num_categories: int, num_attributes: int) -> str | Non
                        "use cam='category' or 'auto'")
     return None if cam == "none" else cam
 
-
-def _head(in_features: int, hidden: int, out: int, dropout: float) -> nn.Module:
-    """FC-hidden -> ReLU -> dropout -> FC-out, or dropout -> linear when ``hidden`` is 0."""
-    if hidden:
-        return fc_head(in_features, hidden, out, dropout)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
-        return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, out))

@@ -31,6 +31,7 @@ from edgefashion.models.registry import register_model
 from edgefashion.models.state_dict import read_state_dict
 from edgefashion.models.timm_backbones import LITE_FAMILIES, LiteBackbone
 from edgefashion.models.vgg import scaled
+from edgefashion.models.contract import check_input_size, check_width
 
 STAGE_CHANNELS = {2: 64, 3: 128, 4: 256, 5: 512}   # conv2_x..conv5_x of ResNet-18
 STAGE_STRIDE = {2: 4, 3: 8, 4: 16, 5: 32}
@@ -53,10 +54,8 @@ class StudentConfig:
         if self.backbone != "resnet18" and self.backbone not in LITE_FAMILIES:
             raise BadInput(f"backbone {self.backbone!r} must be resnet18 or one of "
                            f"{', '.join(LITE_FAMILIES)}")
-        if self.input_size % 32 or self.input_size < 32:
-            raise BadInput(f"input_size {self.input_size} must be a multiple of 32 (ResNet strides to 1/32)")
-        if not 0 < self.width <= 4:
-            raise BadInput(f"width {self.width} must lie in (0, 4]")
+        check_input_size(self.input_size, "ResNet strides to 1/32")
+        check_width(self.width)
         if self.attention_stage not in STAGE_CHANNELS:
             raise BadInput(f"attention_stage {self.attention_stage} must be one of 2, 3, 4, 5 "
                            "(after conv2_x .. conv5_x)")

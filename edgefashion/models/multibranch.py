@@ -33,6 +33,7 @@ from edgefashion.models.backbones import EfficientNetFeatures, load_torchvision_
 from edgefashion.models.pretrained import PretrainedMixin, load_resolved
 from edgefashion.models.registry import register_model
 from edgefashion.models.timm_backbones import LITE_FAMILIES, LiteBackbone
+from edgefashion.models.contract import check_input_size
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,7 @@ class MultiBranchConfig:
             raise BadInput(f"group_of (one group index per attribute) does not match groups "
                            f"{self.groups}; use MultiBranch.schema_options(schema)")
         object.__setattr__(self, "task_weights", tuple(float(w) for w in _seq(self.task_weights)))
-        if self.input_size % 32 or self.input_size < 32:
-            raise BadInput(f"input_size {self.input_size} must be a multiple of 32 (EfficientNet stride 32)")
+        check_input_size(self.input_size, "EfficientNet stride 32")
         if any(g < 1 for g in self.groups):
             raise BadInput(f"groups {self.groups} must be positive group sizes")
         if self.task_weights and len(self.task_weights) != len(self.groups):
@@ -231,7 +231,7 @@ class MaskedMultiTaskLoss(nn.Module):
         return {"loss": self.w_c * l_c + self.w_a * l_a, "category": l_c, "attributes": l_a}
 
     def _category(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        from edgefashion.training.losses import category_loss
+        from edgefashion.losses.multitask import category_loss
 
         if self.category == "ce":
             return category_loss(logits, labels)

@@ -26,6 +26,7 @@ from edgefashion.models.heatmaps import default_limbs, skeleton_heatmap
 from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.registry import register_model
 from edgefashion.models.vgg import block_bounds, scaled, vgg16_backbone
+from edgefashion.models.contract import check_input_size, check_width
 
 GUIDES = ("keypoints", "landmarks", "auto")
 LIMBS = ("auto", "none")
@@ -49,10 +50,8 @@ class VSAMConfig:
     backbone_weights: str | None = None  # local torchvision ImageNet file; never downloaded
 
     def __post_init__(self) -> None:
-        if self.input_size % 32 or self.input_size < 32:
-            raise BadInput(f"input_size {self.input_size} must be a multiple of 32 (VGG has 5 pools)")
-        if not 0 < self.width <= 4:
-            raise BadInput(f"width {self.width} must lie in (0, 4]")
+        check_input_size(self.input_size, "VGG has 5 pools")
+        check_width(self.width)
         if self.attention_kernel < 1 or self.attention_kernel % 2 == 0:
             raise BadInput(f"attention_kernel {self.attention_kernel} must be odd and >= 1")
         if not 0 <= self.attention_weight <= 1:
@@ -167,7 +166,7 @@ class VSAMLoss(nn.Module):
         self.guide, self.limbs = guide, limbs
 
     def forward(self, out: dict, batch: dict) -> dict:
-        from edgefashion.training.losses import category_loss
+        from edgefashion.losses.multitask import category_loss
 
         l_c = category_loss(out["category_logits"], batch["category"])
         l_a = focal_bce(out["attribute_logits"], batch["attributes"], self.gamma, self.alpha,

@@ -105,20 +105,47 @@ def quantizable_units(model, excluded: Sequence[str]) -> dict[str, list[str]]:
             if any(n.name not in skip and n.op_type in QDQRegistry for n in nodes)}
 
 
-def drift(ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray]) -> float:
+def drift(ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray],
+          maps: Mapping[str, float | None] | None = None) -> float:
     """How far ``out`` moved from ``ref``: category KL divergence (when there are 2+ categories) plus
-    1 - the mean per-image cosine of every logits output."""
+    1 - the mean per-image cosine of every logits output; plus, for each output in ``maps`` (the
+    maps whose gate rules fail: name -> their max-abs limit or None), 1 - its mean cosine and its
+    max-abs error over the limit."""
     from edgefashion.precision.accuracy import cosine_rows
 
     total = 0.0
     for name, r in ref.items():
-        if not name.endswith("logits") or r.size == 0 or name not in out:
+        if r.size == 0 or name not in out:
+            continue
+        if name in (maps or {}):
+            a, b = r.reshape(len(r), -1), out[name].reshape(len(r), -1)
+            total += float(1.0 - cosine_rows(a, b).mean())
+            if maps[name]:
+                total += float(np.max(np.abs(a - b))) / maps[name]
+            continue
+        if not name.endswith("logits"):
             continue
         total += float(1.0 - cosine_rows(r, out[name]).mean())
         if name == "category_logits" and r.shape[1] > 1:
             p, q = _softmax(r), _softmax(out[name])
             total += float(np.mean(np.sum(p * (np.log(p + 1e-12) - np.log(q + 1e-12)), axis=1)))
     return total
+
+
+def failing_maps(per_target: Mapping[str, Mapping]) -> dict[str, float | None]:
+    """The non-logits outputs with a broken gate rule on some target -> their max-abs limit (None
+    when only a cosine rule broke): what the ranking must also measure."""
+    out: dict[str, float | None] = {}
+    for rep in per_target.values():
+        for rule in rep["gate"]["rules"]:
+            for name in rep.get("outputs", {}):
+                if name.endswith("logits") or not rule["rule"].startswith(name + " "):
+                    continue
+                if not rule["passed"]:
+                    out.setdefault(name, None)
+                if rule["rule"].endswith("max-abs") and name in out:
+                    out[name] = rule["limit"]
+    return out
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -192,10 +219,25 @@ def run_fallback(pre: Path, exclude: list[str], settings: FallbackSettings,
 
 
 def gate_score(per_target: Mapping[str, Mapping]) -> float:
-    """Higher is closer to fp32: the summed top-1 agreement, ties broken by the logits cosine."""
-    return sum(r["category"]["top1_agreement"]
-               + 0.01 * r["outputs"].get("category_logits", {}).get("cosine_mean", 0.0)
-               for r in per_target.values())
+    """Higher is closer to passing: minus each broken rule's excess in units of what the rule
+    allows (a fraction floor such as agreement 0.99 or cosine 0.98: of 1 - floor; a ceiling such as
+    a map's max-abs or a top-3 drop: of the ceiling), then the summed top-1 agreement, ties broken
+    by the logits cosine."""
+    score = 0.0
+    for r in per_target.values():
+        for rule in r["gate"]["rules"]:
+            if not rule["passed"] and rule["value"] is not None:
+                score -= _excess(rule)
+        score += r["category"]["top1_agreement"] \
+            + 0.01 * r["outputs"].get("category_logits", {}).get("cosine_mean", 0.0)
+    return score
+
+
+def _excess(rule: Mapping) -> float:
+    value, limit = float(rule["value"]), float(rule["limit"])
+    if value < limit and 0 < limit < 1:  # a floor on a fraction (agreement, cosine)
+        return (limit - value) / (1 - limit)
+    return abs(value - limit) / max(abs(limit), 1e-6)
 
 
 def _summary(report: Mapping) -> dict:

@@ -254,7 +254,7 @@ def _fall_back(result: dict, cand: Path, per_target: dict, rebuild, ref: dict,
                settings: FallbackSettings, tmp: Path, src: Path, log) -> tuple[Path, dict]:
     """Run precision/fallback.py; on success the fallback candidate replaces ``cand``. The record
     (and, when it passed, the latency of fp32 / int8 / fallback on every target) goes in ``result``."""
-    from edgefashion.precision.fallback import drift, run_fallback
+    from edgefashion.precision.fallback import drift, failing_maps, run_fallback
 
     judge = lambda path: te.evaluate_targets(ref, path, targets, images, schema, rules,  # noqa: E731
                                              max_drop, threads)
@@ -269,16 +269,17 @@ def _fall_back(result: dict, cand: Path, per_target: dict, rebuild, ref: dict,
             return cand, per_target
     log(f"returning the most harmful layers to fp32 (budget {settings.budget:.0%} of the MACs)")
     failing = [t for t, r in per_target.items() if not r["gate"]["passed"]]
+    maps = failing_maps(per_target)  # e.g. a gate map's max-abs: the ranking measures it too
     rank = images.head(settings.rank_images)
     rank_ref = {k: v[:rank.num_images] for k, v in ref.items()}
 
     def measure(path: Path) -> float:  # the drift summed over the failing targets
-        return sum(drift(rank_ref, te.run_outputs(path, t, rank, threads)) for t in failing)
+        return sum(drift(rank_ref, te.run_outputs(path, t, rank, threads), maps) for t in failing)
 
     record = run_fallback(rebuild.pre, rebuild.exclude, settings, rebuild, judge, measure, tmp, log,
                           start=per_target)
-    record.update(ranked_on=failing, int8_failed=te.failures(per_target), calibration_methods=tried,
-                  method=rebuild.method)
+    record.update(ranked_on=failing, ranked_maps=maps, int8_failed=te.failures(per_target),
+                  calibration_methods=tried, method=rebuild.method)
     result["fallback"] = record
     final = tmp / "fallback.onnx"
     if not record["passed"]:  # the refusal reports the closest state the search reached

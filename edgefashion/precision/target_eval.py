@@ -94,19 +94,11 @@ def p50_ms(path: str | Path, target: str, x: np.ndarray, threads: int | None = N
            iters: int = 30) -> float:
     """Median wall time (ms) of one ``infer`` of the preprocessed batch ``x`` on ``target``, after a
     warm-up: the latency the fallback trades (a comparison within one run, not a benchmark)."""
-    import statistics
-    import time
+    from edgefashion.timing import percentile, time_calls
 
     p = open_target(path, target, threads)
     try:
-        for _ in range(5):
-            p.infer(x)
-        times = []
-        for _ in range(iters):
-            t0 = time.perf_counter()
-            p.infer(x)
-            times.append(1000.0 * (time.perf_counter() - t0))
-        return statistics.median(times)
+        return percentile(time_calls(lambda: p.infer(x), warmup=5, iters=iters), 50)
     finally:
         p.backend.close()
 

@@ -21,8 +21,6 @@ _EXPORTS = {
     "available_backends": "edgefashion.runtime.backends.base",
     "read_onnx_metadata": "edgefashion.runtime.metadata",
     "draw_prediction": "edgefashion.runtime.visualize",
-    "Stream": "edgefashion.runtime.stream",
-    "SmoothingConfig": "edgefashion.runtime.smoothing",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -139,6 +139,27 @@ def _fields(buf, start: int, end: int) -> list:
     return out
 
 
+def recorded_precision(meta: Mapping | None) -> str | None:
+    """The precision an artifact's metadata records: its "precision" block's (quantize writes a
+    block, older files a string), else the export's; None when it records none."""
+    meta = meta or {}
+    found = meta.get("precision") or (meta.get("export") or {}).get("precision")
+    if isinstance(found, Mapping):
+        found = found.get("precision")
+    return str(found) if found else None
+
+
+def onnx_file_precision(path: str | Path) -> str | None:
+    """``recorded_precision`` of an ONNX file; None when it has none or cannot be read (the
+    backend that opens it says why)."""
+    from edgefashion.errors import EdgeFashionError
+
+    try:
+        return recorded_precision(read_onnx_metadata(path))
+    except EdgeFashionError:
+        return None
+
+
 def sidecar_path(engine_path: str | Path) -> Path:
     """``model.engine`` -> ``model.engine.json``."""
     p = Path(engine_path)

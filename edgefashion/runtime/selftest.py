@@ -179,10 +179,10 @@ def fit_tolerance(report: Mapping, precision: str, factor: float = 2.0) -> dict:
 # ------------------------------------------------------------------ running
 def artifact_precision(metadata: Mapping | None) -> str:
     """"fp32" / "fp16" / "int8" as recorded in the metadata ("precision" block or string)."""
-    p = (metadata or {}).get("precision")
-    if isinstance(p, Mapping):
-        p = p.get("precision")
-    return str(p) if p in TOLERANCES else "fp32"
+    from edgefashion.runtime.metadata import recorded_precision
+
+    p = recorded_precision(metadata)
+    return p if p in TOLERANCES else "fp32"
 
 
 def run_self_test(target, metadata: Mapping | None = None, precision: str | None = None,

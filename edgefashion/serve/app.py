@@ -74,8 +74,8 @@ def create_app(model: Any, config: ServeConfig | Mapping | None = None, *, sourc
                                                                 getattr(backend, "name", None)))
     state = _State(model, cfg, owns)
     if source is not None:
-        from edgefashion.runtime.sources import open_source
-        from edgefashion.runtime.stream import Stream
+        from edgefashion.stream.pipeline import Stream
+        from edgefashion.stream.sources import open_source
 
         opts = dict(stream_options or {})
         src = open_source(source, live=opts.get("live"), fps=opts.get("fps"))  # a bad path fails here

@@ -16,12 +16,11 @@ from typing import Mapping
 
 from edgefashion.config_dict import strict_from_dict
 from edgefashion.errors import BadInput
+from edgefashion.losses.attribute_groups import ATTRIBUTE_LOSSES, MULTILABEL_LOSSES
 
 SCHEDULES = ("cosine", "paper")
 OPTIMIZERS = ("adam", "adamw")
 AUGMENTS = ("none", "light", "strong", "attributes")
-ATTRIBUTE_LOSSES = ("grouped", "paper")          # training.attribute_loss
-MULTILABEL_LOSSES = ("asymmetric", "focal", "bce")
 # Keys TrainConfig no longer has, which checkpoints written before their removal still hold in
 # train_state["config"] (read back by QAT); from_dict drops them. head_warmup: the step-based
 # frozen-backbone warm-up, removed in 55f6ac2 for the one LP-FT mechanism, head_epochs.

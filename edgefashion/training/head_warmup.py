@@ -85,6 +85,6 @@ def fit_heads(model: nn.Module, cache: dict[str, torch.Tensor], loss_fn: nn.Modu
 
 def base_loss(loss_fn: nn.Module) -> nn.Module:
     """The category + attribute part of a model's loss (a model loss may wrap it)."""
-    from edgefashion.training.losses import MultiTaskLoss
+    from edgefashion.losses.multitask import MultiTaskLoss
 
     return next((m for m in loss_fn.modules() if isinstance(m, MultiTaskLoss)), loss_fn)

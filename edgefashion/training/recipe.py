@@ -59,3 +59,16 @@ def recipe_config(pretrained: bool, schedule: str | None = None, attributes: boo
         base.update(ATTRIBUTE_FINETUNE)
     base.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**base)
+
+
+def recipe_summary(cfg: TrainConfig) -> str:
+    """One line saying what the recipe does (printed before training)."""
+    if cfg.schedule == "paper":
+        return (f"paper: {cfg.optimizer} lr {cfg.lr:g} / {1 / cfg.lr_gamma:g} every "
+                f"{cfg.lr_step_epochs} epochs")
+    layers = (f", layer decay {cfg.layer_decay:g}" if cfg.layer_decay else "") + (
+        f", first {cfg.freeze_layers} backbone stages frozen" if cfg.freeze_layers else "")
+    return (f"{cfg.optimizer} lr {cfg.lr:g} (backbone x{cfg.backbone_lr_mult:g}{layers}), warm-up "
+            f"{cfg.warmup:.0%} then cosine to {cfg.min_lr_ratio:g}x, label smoothing "
+            f"{cfg.label_smoothing:g}, augment {cfg.augment}, ema {cfg.ema or 'off'}, head epochs "
+            f"{cfg.head_epochs}, attribute loss {cfg.attribute_loss}")

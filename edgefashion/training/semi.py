@@ -35,7 +35,7 @@ from edgefashion.errors import BadInput, DatasetError, SchemaError
 from edgefashion.labels import LabelSchema
 from edgefashion.runtime.preprocess import PreprocessConfig, preprocess
 from edgefashion.data.augment import augment_preset
-from edgefashion.training.losses import attribute_weights, build_loss
+from edgefashion.losses.multitask import attribute_weights, build_loss
 from edgefashion.training.optim import add_group
 from edgefashion.training.trainer import Trainer
 
@@ -306,20 +306,13 @@ class SemiSupervisedTrainer(Trainer):
         return summary
 
 
-def semi_trainer_from_args(args, model, schema: LabelSchema, preprocess: PreprocessConfig,
-                           cfg) -> SemiSupervisedTrainer:
-    """`edgefashion train --semi-supervised --teacher T --unlabelled DIR [...]` -> the trainer."""
-    if not args.semi_supervised:
-        raise BadInput("--teacher / --unlabelled belong to semi-supervised training; add --semi-supervised")
-    if not args.teacher or not args.unlabelled:
-        raise BadInput("--semi-supervised needs --teacher CHECKPOINT (e.g. an MSFAN best.pt) and "
-                       "--unlabelled DIR (a folder, list file or glob of images)")
-    semi = SemiConfig(teacher=str(args.teacher), unlabelled_ratio=args.unlabelled_ratio,
-                      sigma_lr=args.sigma_lr)
-    unlabelled = read_unlabelled(args.unlabelled)
-    trainer = SemiSupervisedTrainer(model, schema, preprocess, cfg, args.out, semi, unlabelled)
+def semi_trainer(model, schema: LabelSchema, preprocess: PreprocessConfig, cfg, out_dir,
+                 semi: SemiConfig, unlabelled: str | Path) -> SemiSupervisedTrainer:
+    """The trainer for ``semi`` with the images of ``unlabelled`` (a folder, list file or glob)."""
+    images = read_unlabelled(unlabelled)
+    trainer = SemiSupervisedTrainer(model, schema, preprocess, cfg, out_dir, semi, images)
     t = trainer.teacher
     print(f"semi-supervised: teacher {t.name} from {t.path} ({t.schema.num_categories} categories, "
-          f"input {t.preprocess.input_size}), {len(unlabelled)} unlabelled images, "
+          f"input {t.preprocess.input_size}), {len(images)} unlabelled images, "
           f"{semi.unlabelled_ratio:g} per labelled image", flush=True)
     return trainer

@@ -17,6 +17,7 @@ from edgefashion.data.augment import augment_preset
 from edgefashion.errors import BadInput
 from edgefashion.labels import LabelSchema
 from edgefashion.models import read_checkpoint, save_checkpoint
+from edgefashion.models.contract import check_model
 from edgefashion.runtime.preprocess import PreprocessConfig
 from edgefashion.training.config import TrainConfig
 from edgefashion.training.ema import ModelEMA
@@ -24,8 +25,8 @@ from edgefashion.runtime.postprocess import attribute_scores
 from edgefashion.training.evaluate import collect_model_outputs, evaluate_model
 from edgefashion.training.group_metrics import selection_score, tune_thresholds
 from edgefashion.training.head_warmup import base_loss, cache_pooled_features, fit_heads, supports_head_warmup
-from edgefashion.training.attribute_loss import GroupedAttributeLoss, training_schema
-from edgefashion.training.losses import build_loss, training_forward
+from edgefashion.losses.attribute_groups import GroupedAttributeLoss, training_schema
+from edgefashion.losses.multitask import build_loss, training_forward
 from edgefashion.training.optim import add_group, build_optimizer
 from edgefashion.training.schedule import LRSchedule
 
@@ -35,6 +36,7 @@ class Trainer:
 
     def __init__(self, model, schema: LabelSchema, preprocess: PreprocessConfig, cfg: TrainConfig,
                  out_dir: str | Path) -> None:
+        check_model(model)
         schema.check_outputs(model.num_categories, model.num_attributes, "the model")
         schema = training_schema(schema, cfg.attribute_loss)  # records the softmax groups
         self.model, self.schema, self.preprocess, self.cfg = model, schema, preprocess, cfg
@@ -208,6 +210,10 @@ class Trainer:
         """The loader's batch on the training device."""
         return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
+    def _forward(self, batch: dict) -> dict:
+        """The model's training outputs for the loss."""
+        return training_forward(self.model, batch)
+
     def _run_epoch(self, loader, loss_fn, start: float) -> str | None:
         from tqdm.auto import tqdm
 
@@ -220,7 +226,7 @@ class Trainer:
         for batch in bar:
             self.schedule.apply(self.opt, self.step, time.monotonic() - start)
             batch = self._prepare_batch(batch)
-            out = training_forward(self.model, batch)
+            out = self._forward(batch)
             losses = loss_fn(out, batch)
             self.opt.zero_grad(set_to_none=True)
             losses["loss"].backward()

@@ -4,13 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgefashion.bench.stats import (
-    percentile,
-    run_timed,
-    summarize,
-    throughput,
-    time_calls,
-)
+from edgefashion.bench.stats import summarize, throughput
+from edgefashion.timing import percentile, run_timed, time_calls
 from edgefashion.errors import BadInput
 
 

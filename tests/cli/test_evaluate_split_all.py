@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from edgefashion.cli.common import detect_layout, load_split, resolve_split
+from edgefashion.data.splits import detect_layout, load_split, resolve_split
 from edgefashion.cli.main import main
 from edgefashion.data import read_fashion_product, read_fine_attr
 from edgefashion.models import create_model, get_model_class, save_checkpoint

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 
 from edgefashion.engine.plan import onnx_input_shapes
-from edgefashion.runtime.tensorrt.profiles import (DEFAULT_BATCH, BatchRange, ProfileShapes, batch_range_of,
-                                         default_batch, needs_profile, plan_profile, profiles_from_dict,
-                                         profiles_to_dict, split_batch)
+from edgefashion.engine.profiles import (DEFAULT_BATCH, ProfileShapes, batch_range_of, default_batch, needs_profile,
+                                         plan_profile, profiles_from_dict, profiles_to_dict)
 from edgefashion.errors import BadInput, ShapeError
+from edgefashion.runtime.tensorrt.profiles import BatchRange, split_batch
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -7,13 +7,13 @@ from dataclasses import replace
 
 import pytest
 
-from edgefashion.runtime.tensorrt.settings import BuildSettings
-from edgefashion.runtime.tensorrt.sidecar import (EngineInfo, GpuInfo, RuntimeEnv, check_engine, check_source,
-                                        engine_mismatches, make_sidecar, read_engine_sidecar, rebuild_command,
-                                        sha256_file, write_sidecar)
+from edgefashion.engine.settings import BuildSettings
+from edgefashion.engine.sidecar import check_source, make_sidecar, recorded_settings, settings_of, write_sidecar
 from edgefashion.errors import BadInput, EngineMismatch, EngineMismatchError, ModelFileError
 from edgefashion.runtime.metadata import (preprocess_from_metadata, read_onnx_metadata, read_sidecar,
                                           schema_from_metadata, sidecar_path)
+from edgefashion.runtime.tensorrt.sidecar import (EngineInfo, GpuInfo, RuntimeEnv, check_engine, engine_mismatches,
+                                                  read_engine_sidecar, rebuild_command, sha256_file)
 
 ORIN = GpuInfo("Orin", "8.7")
 A100 = GpuInfo("NVIDIA A100-SXM4-80GB", "8.0")
@@ -26,7 +26,7 @@ def make_info(onnx, engine, settings: BuildSettings, **over) -> EngineInfo:
         compute_capability=ORIN.compute_capability,
         profiles={"image": {"min": [1, 3, 64, 64], "opt": [8, 3, 64, 64], "max": [32, 3, 64, 64]}},
         io={"inputs": {"image": {"shape": [-1, 3, 64, 64], "dtype": "float32"}}, "outputs": {}},
-        builder=settings.to_dict(), source_onnx=str(onnx), source_onnx_sha256=sha256_file(onnx),
+        source_onnx=str(onnx), source_onnx_sha256=sha256_file(onnx), **recorded_settings(settings),
     )
     return EngineInfo(**{**base, **over})
 
@@ -75,6 +75,31 @@ def test_mismatch_names_the_difference_and_the_rebuild_command(built, env, match
     msg = str(e.value)
     assert rebuild_command(info, engine) in msg and "rebuild_on_mismatch=True" in msg
     assert "--precision int8 --batch 1:8:32 --workspace 2048" in msg
+
+
+def test_the_sidecar_is_plain_data_with_the_exact_rebuild_command(built, tmp_path):
+    engine, info, settings = built
+    section = json.loads(sidecar_path(engine).read_text())["engine"]
+    assert section["builder"] == settings.to_dict() and section["rebuild_command"] == settings.to_command()
+    assert settings_of(read_engine_sidecar(engine).engine) == settings  # what a rebuild replays
+    assert rebuild_command(info, engine) == settings.to_command(output=engine)
+    moved = tmp_path / "elsewhere" / "model.engine"  # the command names the engine where it is now
+    assert rebuild_command(info, moved) == settings.to_command(output=moved)
+
+
+def test_a_sidecar_written_before_the_rebuild_command_still_reads(built):
+    engine, info, settings = built
+    side = sidecar_path(engine)
+    data = json.loads(side.read_text())
+    del data["engine"]["rebuild_command"]
+    side.write_text(json.dumps(data))
+    old = read_engine_sidecar(engine).engine
+    assert old == replace(info, rebuild_command=None) and settings_of(old) == settings
+    argv = shlex.split(rebuild_command(old, engine))
+    assert argv[:5] == ["edgefashion", "build", info.source_onnx, "-o", str(engine)]
+    assert argv[5:] == ["--precision", "int8", "--batch", "1:8:32"]
+    with pytest.raises(EngineMismatchError, match="edgefashion build .*--precision int8 --batch 1:8:32"):
+        check_engine(read_engine_sidecar(engine), engine, RuntimeEnv("10.3.0", ORIN))
 
 
 def test_changed_engine_file_is_a_mismatch(built):
@@ -131,6 +156,10 @@ def test_malformed_sidecars_are_model_file_errors(built):
     side.write_text(json.dumps(data))
     with pytest.raises(ModelFileError, match="malformed engine section.*int4"):
         read_engine_sidecar(engine)
+    data["engine"]["precision"], data["engine"]["rebuild_command"] = "int8", "edgefashion build 'm.onnx"
+    side.write_text(json.dumps(data))
+    with pytest.raises(ModelFileError, match="malformed engine section.*not a shell command"):
+        read_engine_sidecar(engine)
     side.unlink()
     assert read_engine_sidecar(engine) is None  # an engine from trtexec: no sidecar, no checks
 
@@ -145,8 +174,8 @@ def test_check_source_before_a_rebuild(built, tiny_onnx, tmp_path):
 
 
 def test_describe_engine_for_inspect(built, tmp_path):
-    from edgefashion.runtime.tensorrt.sidecar import describe_engine
     from edgefashion.errors import MissingMetadata
+    from edgefashion.runtime.tensorrt.sidecar import describe_engine
 
     engine, info, _ = built
     d = describe_engine(engine)

@@ -25,9 +25,9 @@ from trt_bindings import (SOURCE_FILES, WHEELS, download, find_wheel, resolve_in
                           source_classes, wheel_folder)
 
 from edgefashion.engine.plan import select_build_path
+from edgefashion.engine.trt_compat import TRT_API_REMOVED, TRT_API_RUNTIME_LEGACY, TRT_API_USED, TRT_API_USED_8_5
 from edgefashion.runtime.tensorrt import compat as trt_compat
-from edgefashion.runtime.tensorrt.compat import (TRT_API_REMOVED, TRT_API_RUNTIME_LEGACY, TRT_API_USED,
-                                                 TRT_API_USED_8_5, features_for_version)
+from edgefashion.runtime.tensorrt.compat import features_for_version
 
 CASES = [(major, pkg, ver) for major, wheels in WHEELS.items() for pkg, ver in wheels]
 REPO = Path(__file__).resolve().parents[2]
@@ -143,7 +143,7 @@ def test_the_list_covers_every_tensorrt_attribute_the_code_uses():
             "IPluginRegistry.load_library"} <= attrs and "BuilderFlag.GPU_FALLBACK" in dotted
     unlisted = sorted(d for d in dotted if d not in listed and not any(n.startswith(d + ".") for n in listed))
     unlisted += sorted(a for a in attrs if a not in listed)
-    assert not unlisted, f"TensorRT names used but missing from compat.TRT_API_USED (as Class.attr): {unlisted}"
+    assert not unlisted, f"TensorRT names used but missing from trt_compat.TRT_API_USED (as Class.attr): {unlisted}"
 
 
 def test_every_flag_a_build_path_sets_is_listed_for_that_major():

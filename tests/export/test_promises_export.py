@@ -29,6 +29,8 @@ class DataDependent(torch.nn.Module):
         super().__init__()
         self.inner, self.factor, self.offset, self.scale = inner, factor, offset, scale
         self.config, self.output_names = inner.config, inner.output_names
+        self.model_name = inner.model_name
+        self.num_categories, self.num_attributes = inner.num_categories, inner.num_attributes
 
     def forward(self, image: torch.Tensor) -> dict:
         out = dict(self.inner(image=image))

@@ -26,7 +26,7 @@ from edgefashion.runtime.preprocess import PreprocessConfig, input_to_image
 from edgefashion.training.config import TrainConfig
 from edgefashion.training.evaluate import evaluate_model
 from edgefashion.training.landmark_metrics import landmark_report
-from edgefashion.training.losses import build_loss, training_forward
+from edgefashion.losses.multitask import build_loss, training_forward
 from tests.conftest import data_dir
 
 TINY = 64

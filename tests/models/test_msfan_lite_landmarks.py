@@ -21,7 +21,7 @@ from edgefashion.runtime.images import load_image
 from edgefashion.runtime.preprocess import PreprocessConfig, input_to_image
 from edgefashion.training.config import TrainConfig
 from edgefashion.training.evaluate import evaluate_model
-from edgefashion.training.losses import MultiTaskLoss, build_loss, training_forward
+from edgefashion.losses.multitask import MultiTaskLoss, build_loss, training_forward
 from tests.conftest import data_dir
 from tests.utils import TOLERANCES
 

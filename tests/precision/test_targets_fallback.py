@@ -177,3 +177,32 @@ def test_seven_bit_weights_stay_within_plus_minus_64(onnx_path, calib_photos, ev
     with pytest.raises(BadInput, match="weight_bits 6"):
         _quantize(onnx_path, calib_photos, eval_photos, tmp_path / "w6.onnx", targets="onnxruntime",
                   weight_bits=6)
+
+
+def _report(agreement: float, gate3_max_abs: float, limit: float = 0.5) -> dict:
+    rules = [{"rule": "category top-1 agreement", "value": agreement, "limit": 0.99,
+              "passed": agreement >= 0.99},
+             {"rule": "gate3 max-abs", "value": gate3_max_abs, "limit": limit,
+              "passed": gate3_max_abs <= limit}]
+    return {"category": {"top1_agreement": agreement},
+            "outputs": {"category_logits": {"cosine_mean": 0.999}, "gate3": {"cosine_mean": 0.99}},
+            "gate": {"rules": rules, "failed": [r["rule"] for r in rules if not r["passed"]],
+                     "passed": all(r["passed"] for r in rules)}}
+
+
+def test_the_fallback_follows_a_failing_map_rule_not_only_the_logits():
+    """A candidate that agrees on every answer but breaks a gate map's max-abs: the ranking measures
+    that map, and a step that brings it closer to its limit scores higher (and is kept)."""
+    from edgefashion.precision.fallback import drift, failing_maps, gate_score
+
+    failing = {"ort": _report(0.995, 0.66)}
+    assert failing_maps(failing) == {"gate3": 0.5}
+    assert failing_maps({"ort": _report(0.995, 0.3)}) == {}
+    assert gate_score({"ort": _report(0.995, 0.55)}) > gate_score(failing)
+    assert gate_score({"ort": _report(0.995, 0.3)}) > gate_score({"ort": _report(0.995, 0.55)})
+    rng = np.random.default_rng(0)
+    ref = {"category_logits": rng.standard_normal((8, 4)), "gate3": rng.random((8, 1, 4, 4))}
+    near = {"category_logits": ref["category_logits"], "gate3": ref["gate3"] + 0.05}
+    far = {"category_logits": ref["category_logits"], "gate3": ref["gate3"] + 0.4}
+    assert drift(ref, far) == pytest.approx(drift(ref, near))      # logits alone cannot tell them apart
+    assert drift(ref, far, {"gate3": 0.5}) > drift(ref, near, {"gate3": 0.5}) + 0.6

@@ -12,7 +12,7 @@ from runtime_helpers import make_schema
 
 from edgefashion.labels import LabelSchema
 from edgefashion.runtime.postprocess import postprocess, select_attributes
-from edgefashion.runtime.smoothing import ScoreSmoother, SmoothingConfig
+from edgefashion.stream.smoothing import ScoreSmoother, SmoothingConfig
 
 F32 = np.float32
 

@@ -29,7 +29,7 @@ def ray_serve_host(serve_onnx):
     import ray
     from ray import serve
 
-    from edgefashion.serve.ray_serve import deploy
+    from edgefashion.deploy.ray_serve import deploy
 
     signal.signal(signal.SIGALRM, _expire)
     signal.alarm(DEADLINE_S)

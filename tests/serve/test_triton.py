@@ -23,9 +23,9 @@ from google.protobuf import json_format, text_format  # noqa: E402
 from tritonclient.grpc import model_config_pb2  # noqa: E402
 
 from edgefashion.errors import BadInput, ExportError  # noqa: E402
+from edgefashion.deploy.triton_client import encode_images, parse_answers  # noqa: E402
+from edgefashion.deploy.triton_repo import TritonOptions, export_triton  # noqa: E402
 from edgefashion.runtime.predictor import Predictor  # noqa: E402
-from edgefashion.serve.triton_client import encode_images, parse_answers  # noqa: E402
-from edgefashion.serve.triton_repo import TritonOptions, export_triton  # noqa: E402
 
 pytestmark = pytest.mark.needs_data
 NAME = "shop"

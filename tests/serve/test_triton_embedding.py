@@ -15,9 +15,9 @@ ort = pytest.importorskip("onnxruntime")
 
 from test_triton import load_python_model, parse  # noqa: E402
 
+from edgefashion.deploy.triton_client import encode_images, parse_answers  # noqa: E402
+from edgefashion.deploy.triton_repo import export_triton  # noqa: E402
 from edgefashion.runtime.predictor import Predictor  # noqa: E402
-from edgefashion.serve.triton_client import encode_images, parse_answers  # noqa: E402
-from edgefashion.serve.triton_repo import export_triton  # noqa: E402
 
 pytestmark = pytest.mark.needs_data
 

@@ -12,8 +12,8 @@ import pytest
 from edgefashion.errors import BadInput
 from edgefashion.labels import Attribute, Category, LabelSchema
 from edgefashion.runtime.prediction import CategoryResult, Prediction
-from edgefashion.runtime.smoothing import (ScoreSmoother, SmoothingConfig, make_smoother,
-                                           smooth_prediction)
+from edgefashion.stream.smoothing import (ScoreSmoother, SmoothingConfig, make_smoother,
+                                          smooth_prediction)
 
 NAMES = ["tee", "dress", "pants"]
 SCHEMA = LabelSchema(categories=tuple(Category(n) for n in NAMES),

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from edgefashion.runtime.predictor import Predictor
-from edgefashion.runtime.smoothing import ScoreSmoother, SmoothingConfig, smooth_prediction
-from edgefashion.runtime.stream import Stream
+from edgefashion.stream.pipeline import Stream
+from edgefashion.stream.smoothing import ScoreSmoother, SmoothingConfig, smooth_prediction
 
 pytestmark = pytest.mark.needs_data
 WINDOW = 4

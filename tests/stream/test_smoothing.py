@@ -6,7 +6,7 @@ import pytest
 from stream_helpers import make_schema
 
 from edgefashion.errors import BadInput
-from edgefashion.runtime.smoothing import ScoreSmoother, SmoothingConfig
+from edgefashion.stream.smoothing import ScoreSmoother, SmoothingConfig
 
 SCHEMA = make_schema()  # texture (free), sleeve + neck (exclusive); lower-body: texture only
 A = {n: i for i, n in enumerate(SCHEMA.attribute_names)}

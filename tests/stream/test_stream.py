@@ -13,8 +13,8 @@ from stream_helpers import SlowPredictor
 
 from edgefashion.errors import BadInput
 from edgefashion.runtime.predictor import Predictor
-from edgefashion.runtime.sources import IterableSource, SourceError, SourceLost, VideoSource
-from edgefashion.runtime.stream import Stream
+from edgefashion.stream.pipeline import Stream
+from edgefashion.stream.sources import IterableSource, SourceError, SourceLost, VideoSource
 
 pytestmark = pytest.mark.needs_data
 
@@ -253,7 +253,7 @@ def test_stream_runs_without_torch(video_30fps, stream_onnx):
         "        if name.split('.')[0] in ('torch', 'torchvision'):\n"
         "            raise ModuleNotFoundError(name)\n"
         "sys.meta_path.insert(0, NoTorch())\n"
-        "from edgefashion.runtime.stream import Stream\n"
+        "from edgefashion.stream.pipeline import Stream\n"
         "s = Stream(sys.argv[1], sys.argv[2], realtime=False, max_frames=5, threads=1)\n"
         "print(sum(1 for _ in s), 'torch' in sys.modules)\n")
     repo = Path(__file__).resolve().parents[2]

@@ -13,9 +13,9 @@ from edgefashion.data import Sample
 from edgefashion.errors import BadInput
 from edgefashion.labels import LabelSchema
 from edgefashion.training import TrainConfig
-from edgefashion.training.attribute_loss import (GroupedAttributeLoss, multilabel_loss,
+from edgefashion.losses.attribute_groups import (GroupedAttributeLoss, multilabel_loss,
                                                  training_schema)
-from edgefashion.training.losses import MultiTaskLoss, multitask_loss, weighted_bce
+from edgefashion.losses.multitask import MultiTaskLoss, multitask_loss, weighted_bce
 
 
 def _schema() -> LabelSchema:

@@ -13,7 +13,7 @@ from edgefashion.models import create_model, read_checkpoint
 from edgefashion.runtime.preprocess import PreprocessConfig
 from edgefashion.training import TrainConfig, Trainer
 from edgefashion.training.head_warmup import cache_pooled_features, fit_heads
-from edgefashion.training.losses import multitask_loss
+from edgefashion.losses.multitask import multitask_loss
 
 PREP = PreprocessConfig(input_size=64)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgefashion.training.losses import (MultiTaskLoss, attribute_weights, category_loss,
+from edgefashion.losses.multitask import (MultiTaskLoss, attribute_weights, category_loss,
                                          weighted_bce)
 from edgefashion.training.metrics import attribute_topk_recall, evaluation_report, topk_accuracy
 

@@ -31,7 +31,7 @@ def test_cli_paper_schedule_history_decays_by_ten_every_step(dataset, tmp_path):
 
 
 def test_trainer_steps_use_the_paper_lr(dataset, tmp_path):
-    from edgefashion.cli.common import load_split
+    from edgefashion.data.splits import load_split
     from edgefashion.models import create_model
     from edgefashion.runtime.preprocess import PreprocessConfig
     from edgefashion.training import TrainConfig, Trainer

@@ -20,7 +20,7 @@ from edgefashion.runtime.preprocess import PreprocessConfig
 from edgefashion.training import TrainConfig, Trainer
 from edgefashion.training.ema import ModelEMA
 from edgefashion.training.evaluate import evaluate_model
-from edgefashion.training.losses import MultiTaskLoss, build_loss, category_loss
+from edgefashion.losses.multitask import MultiTaskLoss, build_loss, category_loss
 from edgefashion.training.optim import build_optimizer
 
 

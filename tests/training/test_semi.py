@@ -182,7 +182,10 @@ def test_cli_semi_supervised(data, teacher_ckpt, clothing_small, tmp_path, capsy
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 3 and summary["semi_supervised"]["unlabelled_ratio"] == 0.5
     assert (out / "best.pt").is_file()
+    # --teacher alone distils (training/distill.py): this teacher knows attributes the data lacks
     assert main(common + ["--teacher", str(teacher_ckpt)]) == 2
+    assert "teacher" in (err := capsys.readouterr().err) and "has 4" in err
+    assert main(common + ["--teacher", str(teacher_ckpt), "--unlabelled", str(listing)]) == 2
     assert "add --semi-supervised" in capsys.readouterr().err
     assert main(common + ["--semi-supervised", "--teacher", str(teacher_ckpt)]) == 2
     assert "--unlabelled" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from edgefashion.labels import LabelSchema
 from edgefashion.models import create_model, get_model_class, list_models
 from edgefashion.runtime.preprocess import PreprocessConfig
 from edgefashion.training.config import TrainConfig
-from edgefashion.training.losses import build_loss, training_forward
+from edgefashion.losses.multitask import build_loss, training_forward
 
 
 @pytest.mark.parametrize("name", list_models())

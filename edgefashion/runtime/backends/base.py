@@ -17,7 +17,7 @@ from typing import ClassVar, Mapping, NamedTuple
 
 import numpy as np
 
-from edgefashion.errors import (BackendUnavailable, BadInput, EdgeFashionError, ModelFileError, ShapeError,
+from edgefashion.errors import (BackendUnavailable, BadInput, ModelFileError, ShapeError,
                                unknown_name)
 
 
@@ -245,7 +245,9 @@ def backend_name_for(path: str | Path, prefer_available: bool = False) -> str:
     if not prefer_available:
         return SUFFIXES[suffix]
     if suffix == ".onnx":
-        return auto_onnx_backend(_onnx_precision(path))
+        from edgefashion.runtime.metadata import onnx_file_precision
+
+        return auto_onnx_backend(onnx_file_precision(path))
     return _first_available(AUTO_ORDER.get(suffix, (SUFFIXES[suffix],)))
 
 
@@ -260,17 +262,6 @@ def _first_available(order: tuple[str, ...]) -> str:
         if get_backend(name).is_available():
             return name
     return order[0]  # not installed: its backend raises BackendUnavailable with the install hint
-
-
-def _onnx_precision(path: str | Path) -> str | None:
-    from edgefashion.runtime.metadata import read_onnx_metadata
-
-    try:
-        meta = read_onnx_metadata(path) or {}
-    except EdgeFashionError:
-        return None  # not readable: the backend that opens it says why
-    prec = meta.get("precision")
-    return prec.get("precision") if isinstance(prec, Mapping) else prec
 
 
 def available_backends() -> dict[str, bool]:

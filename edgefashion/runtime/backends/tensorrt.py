@@ -1,8 +1,8 @@
 """TensorRT backend: a serialized engine (``.engine`` / ``.plan``) on an NVIDIA GPU.
 
     b = TensorRTBackend("model.engine")                        # checks model.engine.json first
-    from edgefashion.engine import rebuild_engine              # the caller hands the rebuild in
-    b = TensorRTBackend("model.engine", rebuild_on_mismatch=rebuild_engine, cuda_graph=True)
+    b = TensorRTBackend("model.engine", rebuild_on_mismatch=rebuild_engine,  # the caller hands in
+                        cuda_graph=True)                       # edgefashion.engine.rebuild_engine
     out = b.infer({"image": x})                                # x: (N, 3, S, S) float32, any N
 
 Before anything runs, the sidecar is checked: the engine's sha256, the TensorRT version and the GPU must

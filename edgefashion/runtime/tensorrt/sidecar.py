@@ -1,23 +1,25 @@
-"""The engine's JSON sidecar (``model.engine.json``) and the checks made before an engine runs.
+"""The engine's JSON sidecar (``model.engine.json``) as the runtime reads it, and the checks before an engine runs.
 
 Layout: the ONNX model's edgefashion metadata (format_version, model, model_config, schema, preprocess,
 outputs, export, and whatever the precision step embedded) plus one ``"engine"`` section
-(``EngineInfo``): precision, profiles, I/O, TensorRT version, GPU, builder settings, accuracy report,
-the engine's sha256 and the source ONNX / calibration cache with their hashes. The engine file itself
-stays a plain TensorRT plan that ``trtexec`` can read.
+(``EngineInfo``): precision, profiles, I/O, TensorRT version, GPU, the build settings as plain data
+(``builder``) and the exact command that repeats the build (``rebuild_command``), accuracy report, the
+engine's sha256 and the source ONNX / calibration cache with their hashes. The engine file itself stays
+a plain TensorRT plan that ``trtexec`` can read.
+
+The record is plain data: the runtime only reads it. ``edgefashion.engine.sidecar`` writes it (and turns
+``builder`` back into BuildSettings for a rebuild).
 """
 from __future__ import annotations
 
 import hashlib
-import json
-import os
+import shlex
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Mapping
 
-from edgefashion.runtime.tensorrt.settings import BuildSettings
-from edgefashion.runtime.tensorrt.compat import parse_version, same_engine_version
 from edgefashion.errors import BadInput, EngineMismatchError, ModelFileError
+from edgefashion.runtime.tensorrt.compat import parse_version, same_engine_version
 from edgefashion.runtime.metadata import parse_metadata, sidecar_path
 
 SIDECAR_VERSION = 1
@@ -65,9 +67,10 @@ class EngineInfo:
     compute_capability: str
     profiles: dict                 # input name -> {"min": [...], "opt": [...], "max": [...]}
     io: dict                       # {"inputs": {name: {"shape", "dtype"}}, "outputs": {...}}
-    builder: dict                  # BuildSettings.to_dict()
+    builder: dict                  # the build settings as data (edgefashion.engine's BuildSettings.to_dict())
     source_onnx: str
     source_onnx_sha256: str
+    rebuild_command: str | None = None  # `edgefashion build ...` that repeats the build; None in older sidecars
     calib_cache: str | None = None
     calib_cache_sha256: str | None = None
     built_from: str | None = None  # the fp16 / Q/DQ ONNX converted from source_onnx, when the build made one
@@ -84,16 +87,17 @@ class EngineInfo:
         if self.precision not in ("fp32", "fp16", "int8"):
             raise BadInput(f"engine precision {self.precision!r} must be fp32, fp16 or int8")
         parse_version(self.tensorrt_version)  # BadInput when malformed
+        if self.rebuild_command is not None:
+            try:
+                shlex.split(self.rebuild_command)
+            except (AttributeError, ValueError) as e:  # not a string, or unbalanced quotes
+                raise BadInput(f"rebuild_command {self.rebuild_command!r} is not a shell command ({e})") from e
         object.__setattr__(self, "plugins", tuple(self.plugins))
         object.__setattr__(self, "notes", tuple(self.notes))
 
     @property
     def gpu(self) -> GpuInfo:
         return GpuInfo(self.gpu_name, self.compute_capability)
-
-    @property
-    def settings(self) -> BuildSettings:
-        return BuildSettings.from_dict(self.builder)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -127,22 +131,6 @@ class EngineSidecar:
     engine: EngineInfo
 
 
-def make_sidecar(onnx_metadata: Mapping | None, info: EngineInfo) -> dict:
-    """The sidecar JSON object: the ONNX's metadata with the engine section added."""
-    out = dict(onnx_metadata or {"format_version": 1})
-    out[ENGINE_KEY] = info.to_dict()
-    return out
-
-
-def write_sidecar(engine_path: str | Path, sidecar: Mapping) -> Path:
-    """Write ``<engine>.json`` atomically (a temp file renamed over the old one)."""
-    path = sidecar_path(engine_path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(sidecar, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def read_engine_sidecar(engine_path: str | Path) -> EngineSidecar | None:
     """The engine's sidecar, or None when there is none (an engine from trtexec, say)."""
     path = sidecar_path(engine_path)
@@ -156,8 +144,26 @@ def read_engine_sidecar(engine_path: str | Path) -> EngineSidecar | None:
 
 
 def rebuild_command(info: EngineInfo, engine_path: str | Path) -> str:
-    """The ``edgefashion build ...`` command that rebuilds this engine with its recorded settings."""
-    return info.settings.to_command(output=engine_path)
+    """The ``edgefashion build ...`` command that rebuilds this engine: the recorded one, with ``-o`` naming
+    ``engine_path`` (where the engine is now; it may have moved since the build)."""
+    if not info.rebuild_command:
+        return _command_of_older_sidecar(info, engine_path)
+    argv = shlex.split(info.rebuild_command)
+    if "-o" in argv[:-1]:
+        argv[argv.index("-o") + 1] = str(engine_path)
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def _command_of_older_sidecar(info: EngineInfo, engine_path: str | Path) -> str:
+    """Sidecars from before ``rebuild_command`` was recorded: the source, precision and batch (the rest of
+    the settings are in their ``builder`` section, which ``rebuild_on_mismatch`` replays in full)."""
+    recorded = info.builder if isinstance(info.builder, Mapping) else {}
+    args = ["edgefashion", "build", info.source_onnx, "-o", str(engine_path)]
+    if recorded.get("precision", "auto") != "auto":
+        args += ["--precision", str(recorded["precision"])]
+    if recorded.get("batch"):
+        args += ["--batch", str(recorded["batch"])]
+    return " ".join(shlex.quote(a) for a in args)
 
 
 def engine_mismatches(info: EngineInfo, env: RuntimeEnv, engine_sha256: str | None = None) -> list[str]:
@@ -197,26 +203,6 @@ def mismatch_message(engine_path: Path, info: EngineInfo, problems: list[str]) -
         "to rebuild automatically from the ONNX model recorded in the sidecar "
         f"({info.source_onnx})"
     )
-
-
-def check_source(info: EngineInfo) -> None:
-    """The ONNX model (and calibration cache) a rebuild needs exist and are the ones recorded."""
-    onnx = Path(info.source_onnx)
-    if not onnx.is_file():
-        raise ModelFileError(f"cannot rebuild: the source ONNX {str(onnx)!r} recorded in the sidecar does not "
-                             "exist any more; copy it back, or build from another ONNX with `edgefashion build`")
-    if sha256_file(onnx) != info.source_onnx_sha256:
-        raise EngineMismatchError(
-            f"cannot rebuild: the source ONNX {str(onnx)!r} changed since the engine was built (its sha256 "
-            "differs from the sidecar's); rebuild explicitly with `edgefashion build` so the new model is "
-            "checked again"
-        )
-    if info.calib_cache and info.calib_cache_sha256 and Path(info.calib_cache).is_file():
-        if sha256_file(info.calib_cache) != info.calib_cache_sha256:
-            raise EngineMismatchError(
-                f"cannot rebuild: the calibration cache {info.calib_cache!r} changed since the engine was "
-                "built; rebuild explicitly with `edgefashion build` (with --calib to recalibrate)"
-            )
 
 
 def _norm(name: str) -> str:

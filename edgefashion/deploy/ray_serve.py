@@ -1,6 +1,6 @@
 """``edgefashion serve --runner ray``: the kiosk service as a Ray Serve deployment.
 
-    from edgefashion.serve.ray_serve import deploy
+    from edgefashion.deploy.ray_serve import deploy
     handle = deploy("model.onnx", ServeConfig(max_batch=8, max_delay_ms=5), replicas=2)
     # POST http://127.0.0.1:8000/predict, GET /health, GET / (the kiosk page), as `serve` today
 

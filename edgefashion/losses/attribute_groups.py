@@ -12,7 +12,7 @@
   group's loss is per positive, comparable to a softmax group's (``bce``: a mean over known labels);
 - the attribute loss is the mean over the groups.
 
-``paper``: the MSFAN paper's weighted BCE over every attribute (training.losses.weighted_bce).
+``paper``: the MSFAN paper's weighted BCE over every attribute (losses.multitask.weighted_bce).
 The schema records which groups were trained as softmax (``LabelSchema.softmax_groups``); the
 runtime reads their scores as a softmax over the group.
 """
@@ -27,7 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgefashion.errors import BadInput
-from edgefashion.training.config import ATTRIBUTE_LOSSES, MULTILABEL_LOSSES
+
+ATTRIBUTE_LOSSES = ("grouped", "paper")          # grouped: this module; paper: weighted BCE
+MULTILABEL_LOSSES = ("asymmetric", "focal", "bce")
 
 
 def softmax_groups(schema) -> tuple[str, ...]:

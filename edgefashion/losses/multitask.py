@@ -1,4 +1,4 @@
-"""Losses: cross-entropy for the category; attributes by group (training.attribute_loss) or the
+"""Losses: cross-entropy for the category; attributes by group (losses.attribute_groups) or the
 paper's weighted BCE; unknown labels masked."""
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def multitask_loss(schema, train_samples, cfg) -> MultiTaskLoss:
     """The default category + attribute loss for ``cfg.attribute_loss`` ("grouped" / "paper");
     the one place every model's loss gets its attribute term from."""
     from edgefashion.data import attribute_matrix
-    from edgefashion.training.attribute_loss import GroupedAttributeLoss
+    from edgefashion.losses.attribute_groups import GroupedAttributeLoss
 
     labels = attribute_matrix(train_samples, schema.num_attributes)
     w_pos, w_neg = attribute_weights(labels, cfg.unknown_labels)

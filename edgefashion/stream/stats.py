@@ -6,7 +6,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-import numpy as np
+from edgefashion.timing import percentile
 
 LATENCY_WINDOW = 4096
 
@@ -62,7 +62,7 @@ class StreamStats:
         """The q-quantile (0..1) of capture -> result latency over the recent window (nan if none)."""
         if not self.latencies_ms:
             return float("nan")
-        return float(np.quantile(np.fromiter(self.latencies_ms, float), q))
+        return percentile(list(self.latencies_ms), 100.0 * q)
 
     def to_dict(self) -> dict:
         n = max(1, self.frames_processed)

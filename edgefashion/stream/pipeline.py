@@ -1,6 +1,6 @@
 """Run a model on a live source: a camera, RTSP / HTTP stream, video file or image folder.
 
-    from edgefashion.runtime.stream import Stream
+    from edgefashion.stream import Stream
     with Stream("rtsp://cam/main", "model.onnx", center_crop=0.6) as s:
         for frame, pred in s:                    # frame: BGR (H, W, 3); pred: a smoothed Prediction
             print(pred.category.label, pred.labels)
@@ -28,14 +28,13 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from edgefashion.errors import BadInput, EdgeFashionError
-from edgefashion.runtime.mailbox import CLOSED, EMPTY, Mailbox, sleep_until
 from edgefashion.runtime.postprocess import resolve_thresholds
 from edgefashion.runtime.prediction import Prediction
-from edgefashion.runtime.smoothing import SmoothingConfig, make_smoother, smooth_prediction
-from edgefashion.runtime.sources import (CorruptFrame, EndOfSource, FrameSource, SourceError,
-                                         SourceLost, VideoSource, check_frame, describe_frame,
-                                         open_source)
-from edgefashion.runtime.stream_stats import StreamStats
+from edgefashion.stream.mailbox import CLOSED, EMPTY, Mailbox, sleep_until
+from edgefashion.stream.smoothing import SmoothingConfig, make_smoother, smooth_prediction
+from edgefashion.stream.sources import (CorruptFrame, EndOfSource, FrameSource, SourceError, SourceLost,
+                                        VideoSource, check_frame, describe_frame, open_source)
+from edgefashion.stream.stats import StreamStats
 
 log = logging.getLogger("edgefashion.stream")
 __all__ = ["Stream", "StreamStats", "SmoothingConfig", "Frame", "to_predictions", "roi_box"]

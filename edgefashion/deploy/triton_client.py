@@ -1,6 +1,6 @@
 """A client of the repository ``export-triton`` writes: images in, Predictions out (tritonclient).
 
-    from edgefashion.serve.triton_client import TritonClient
+    from edgefashion.deploy.triton_client import TritonClient
     client = TritonClient("localhost:8000", model="edgefashion")
     preds = client.predict(["shirt.jpg", open("dress.png", "rb").read(), bgr_array])
 

@@ -8,7 +8,7 @@
       <name>_postprocess/  Python backend: raw outputs -> labels (softmax, top-k, thresholds, groups)
       <name>/              the ensemble clients call: IMAGE (bytes) -> PREDICTION (JSON), CATEGORY, SCORE
 
-The Python models run edgefashion's own pre- and post-processing (serve/triton_python_model.py,
+The Python models run edgefashion's own pre- and post-processing (deploy/triton_python_model.py,
 copied in as model.py), so the tritonserver's Python environment needs ``pip install edgefashion``
 (numpy and OpenCV only). ``config.pbtxt`` files are written as text and, when tritonclient is
 installed, parsed with Triton's ModelConfig protobuf before anything is written.
