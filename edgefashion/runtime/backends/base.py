@@ -169,13 +169,16 @@ class BackendEntry:
     aliases: tuple[str, ...] = ()
 
 
-# The one table of backends, one file each under edgefashion/runtime/backends/.
+# The one table of backends, by import path: one file each under edgefashion/runtime/backends/, but
+# PyTorch's, which rebuilds models from checkpoints and so sits above them (edgefashion/pytorch_backend.py,
+# outside the models package so that checking it is available imports no torch; the runtime sits
+# below the models and never imports them).
 REGISTRY: dict[str, BackendEntry] = {
     "onnxruntime": BackendEntry("edgefashion.runtime.backends.onnxruntime:OnnxRuntimeBackend",
                                 (".onnx",), ("ort", "onnx")),
     "openvino": BackendEntry("edgefashion.runtime.backends.openvino:OpenVINOBackend",
                              (".onnx", ".xml"), ("ov",)),
-    "pytorch": BackendEntry("edgefashion.runtime.backends.pytorch:PyTorchBackend",
+    "pytorch": BackendEntry("edgefashion.pytorch_backend:PyTorchBackend",
                             (".pt", ".pth"), ("torch",)),
     "tensorrt": BackendEntry("edgefashion.runtime.backends.tensorrt:TensorRTBackend",
                              (".engine", ".plan"), ("trt",)),

@@ -1,4 +1,7 @@
-"""PyTorch backend: an edgefashion checkpoint (.pt / .pth) run eagerly. torch is imported lazily."""
+"""PyTorch backend: an edgefashion checkpoint (.pt / .pth) run eagerly. torch is imported lazily.
+
+It sits above the models it rebuilds (imported only when a checkpoint is opened); the runtime's
+backend table names it by import path."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,7 +39,7 @@ class PyTorchBackend(Backend):
             self.torch.set_num_threads(int(threads))
         self.path = check_model_file(path)
         self.device = _device(self.torch, device)
-        from edgefashion.models import load_checkpoint
+        from edgefashion.models.checkpoint import load_checkpoint
 
         try:
             model, info = load_checkpoint(self.path, map_location=self.device)
