@@ -11,19 +11,14 @@ from pathlib import Path
 def prepare_teacher(args, student, schema, preprocess, cfg, train, val) -> tuple[dict, object]:
     """-> (the teacher's record: checkpoint, figures, budget; the student's TrainConfig).
 
-    A checkpoint is checked against the data's labels and used as it is; weights are fine-tuned
-    into OUT/teacher/ first (reused by --resume), with the budget split printed."""
-    from edgefashion.models import read_checkpoint
+    A checkpoint is used as it is (its labels are checked where it is loaded: distill.Teacher,
+    semi.Teacher); weights are fine-tuned into OUT/teacher/ first (reused by --resume), with the
+    budget split printed."""
     from edgefashion.training import teacher_recipe as tr
-    from edgefashion.training.distill import check_teacher_schema
+    from edgefashion.training.trainer import Trainer
 
     spec = str(args.teacher)
     if tr.is_checkpoint(spec):
-        from edgefashion.labels import LabelSchema
-
-        if args.semi_supervised:  # pseudo labels map the teacher's names onto the student's
-            return {"spec": spec, "checkpoint": spec, "trained_here": False}, cfg
-        check_teacher_schema(LabelSchema.from_dict(read_checkpoint(spec)["schema"]), schema, repr(spec))
         print(f"teacher: checkpoint {spec}; the student gets the whole budget", flush=True)
         return {"spec": spec, "checkpoint": spec, "trained_here": False}, cfg
     out = Path(args.out) / "teacher"
@@ -48,8 +43,8 @@ def prepare_teacher(args, student, schema, preprocess, cfg, train, val) -> tuple
                               time.monotonic() - start)
         print(f"teacher-student {plan.describe()}", flush=True)
     print(f"teacher: {tr.TEACHER_MODEL} on {spec} at {size} px, fine-tuned into {out}", flush=True)
-    summary = tr.train_teacher(model, t_prep, schema, train, val,
-                               tr.teacher_config(cfg, plan.teacher_minutes if plan else None), out)
+    t_cfg = replace(cfg, max_minutes=plan.teacher_minutes if plan else None)  # the student's recipe
+    summary = Trainer(model, schema, t_prep, t_cfg, out).fit(train, val)
     spent = (time.monotonic() - start) / 60
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     record = {"spec": spec, "checkpoint": summary["checkpoint"], "trained_here": True,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -42,14 +42,11 @@ def is_checkpoint(spec: str) -> bool:
     return isinstance(ckpt, dict) and "model" in ckpt and "schema" in ckpt
 
 
-def build_teacher(spec: str, schema, input_size: int | None, allow_download: bool = False):
-    """-> (lite_classifier on the weights ``spec``, its PreprocessConfig); ``input_size`` None:
-    the weights' own resolution. An unknown or uninstalled spec raises the resolver's error."""
+def build_teacher(spec: str, schema, input_size: int, allow_download: bool = False):
+    """-> (lite_classifier on the weights ``spec``, its PreprocessConfig). An unknown or uninstalled
+    spec raises the resolver's error."""
     from edgefashion.models.build import pretrained_model
-    from edgefashion.models.weights import resolve_weights
 
-    if input_size is None:
-        input_size = int(resolve_weights(spec, allow_download=allow_download).info()["input_size"])
     return pretrained_model(TEACHER_MODEL, schema, {"input_size": input_size}, input_size, spec,
                             allow_download)
 
@@ -137,16 +134,3 @@ def time_loading(samples, preprocess, cfg) -> float:
     for i in range(len(ds)):
         ds[i]
     return (time.perf_counter() - t0) * cfg.batch_size / max(len(ds), 1)
-
-
-def train_teacher(model, preprocess, schema, train, val, cfg, out_dir: str | Path) -> dict:
-    """Fine-tune the teacher with ``cfg`` (the student's recipe, its own budget) into ``out_dir``;
-    -> its training summary (``checkpoint``: its best.pt)."""
-    from edgefashion.training.trainer import Trainer
-
-    return Trainer(model, schema, preprocess, cfg, out_dir).fit(train, val)
-
-
-def teacher_config(cfg, minutes: float | None):
-    """The student's recipe for the teacher, with the teacher's budget."""
-    return replace(cfg, max_minutes=minutes)
