@@ -39,7 +39,7 @@ def cpu_seconds() -> float:
 
 def train(data: str, out: Path, seed: int, minutes: float, extra: list[str]) -> dict:
     cmd = [*CLI, "train", data, "--model", "msfan_lite", "--pretrained", "efficientnet-lite0",
-           "--max-minutes", str(minutes), "--seed", str(seed), "--no-progress", "-o", str(out), *extra]
+           "--max-minutes", str(minutes), "--seed", str(seed), "--quiet", "-o", str(out), *extra]
     t0, c0 = time.monotonic(), cpu_seconds()
     subprocess.run(cmd, check=True)
     s = json.loads((out / "train_summary.json").read_text())

@@ -40,7 +40,7 @@ STUDENT = ["--model", "msfan_lite", "--pretrained", "efficientnet-lite0"]
 def train_command(data: Path, config: str, seed: int, minutes: float, teacher: str, out: Path,
                   extra: list[str]) -> list[str]:
     cmd = ["edgefashion", "train", str(data), *STUDENT, "--max-minutes", f"{minutes:g}",
-           "--seed", str(seed), "--no-progress", "-o", str(out), *extra]
+           "--seed", str(seed), "--quiet", "-o", str(out), *extra]
     return cmd + (["--teacher", teacher] if config == "distilled" else [])
 
 

@@ -53,13 +53,13 @@ class PyTorchBackend(Backend):
             ) from e
         self.model = model.to(self.device).eval()
         schema, prep = info["schema"], info["preprocess"]
-        names = list(getattr(model, "output_names", ()) or ("category_logits", "attribute_logits"))
-        config = dict(getattr(model, "config", {}) or {})
+        names = list(model.output_names)  # load_checkpoint checked the contract (models.contract)
+        config = dict(model.config)
         name = config.pop("name", None) or info.get("raw", {}).get("model", "?")
         self.metadata = make_metadata(name, config, schema, prep, names, {"source": "checkpoint"})
         size = int(prep.input_size)
         self.input_specs = {"image": TensorSpec((None, 3, size, size), np.dtype(np.float32))}
-        for extra in getattr(model, "input_names", ["image"])[1:]:  # e.g. m2fashion's "known"
+        for extra in list(model.input_names)[1:]:  # e.g. m2fashion's "known"
             width = model.example_inputs(1)[extra].shape[1:]
             self.input_specs[extra] = TensorSpec((None, *width), np.dtype(np.float32))
         # One forward on zeros gives the real output shapes (and shows the model runs).

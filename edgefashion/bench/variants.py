@@ -177,7 +177,7 @@ class VariantBuilder:
 
     def _quantize(self, fp32: Variant, precision: str) -> Variant:
         try:
-            from edgefashion.precision import quantize_onnx
+            from edgefashion.precision import QuantizeOptions, quantize_onnx
         except ImportError as e:
             return Variant("onnxruntime", precision, skipped=f"edgefashion.precision is not available "
                            f"here ({e}); it makes the {precision} ONNX")
@@ -192,11 +192,10 @@ class VariantBuilder:
         # Latency only: the accuracy gate is off (max_drop=None) and a small evaluation set is used;
         # `edgefashion quantize` / `compare` judge accuracy. The report lands beside the file.
         evals = [str(p) for p in (self.check_images or self.calib)[:16]] or None
-        kwargs = {"max_drop": None, "eval_images": evals, "eval_size": 16, "progress": False,
-                  "log": self.log}
+        options = QuantizeOptions(max_drop=None, eval_images=evals, eval_size=16, progress=False)
         if precision == "int8":
-            kwargs.update(calib=[str(p) for p in self.calib], calib_size=len(self.calib))
-        quantize_onnx(str(src), str(out), precision=precision, **kwargs)
+            options = options.with_(calib=[str(p) for p in self.calib], calib_size=len(self.calib))
+        quantize_onnx(str(src), str(out), precision, options, log=self.log)
         return Variant("onnxruntime", precision, str(out), "quantized")
 
     def _openvino(self, precision: str) -> Variant:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgefashion.cli.common import add_quiet_flag, quiet_of
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("build", help="build a TensorRT engine (+ model.engine.json) from an ONNX model")
@@ -36,7 +38,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", type=int, default=0, help="GPU index")
     p.add_argument("--log-level", default="warning", choices=["error", "warning", "info", "verbose"],
                    help="TensorRT's log level")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_quiet_flag(p, "no progress lines")
     p.add_argument("--explain", metavar="TRT_VERSION",
                    help="print what the build would do on this TensorRT version (e.g. 8.6) and exit")
     p.set_defaults(run=run)
@@ -100,7 +102,7 @@ def run(args) -> int:
         return 0
     from edgefashion.engine.builder import build_from_settings
 
-    result = build_from_settings(settings, progress=not args.quiet, log_level=args.log_level,
+    result = build_from_settings(settings, progress=not quiet_of(args), log_level=args.log_level,
                                  device=args.device)
     info = result.info
     print(f"wrote {result.engine}  ({info.precision}, {info.build_path} build, TensorRT {info.tensorrt_version} "

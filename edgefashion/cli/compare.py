@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from edgefashion.cli.common import add_quiet_flag, quiet_of
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="compare model files (.pt, .onnx, quantized .onnx, .engine) "
@@ -29,7 +31,7 @@ def add_parser(sub) -> None:
                    help="gate: fraction of images that must keep the reference's top-1 (default 0.99)")
     p.add_argument("--no-gate", action="store_true",
                    help="report the gate's rules but exit 0 even when one breaks")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_flag(p, "no progress bar")
     p.set_defaults(run=run)
 
 
@@ -38,7 +40,7 @@ def run(args) -> int:
 
     report = compare_models(args.models, args.images, batch_size=args.batch_size,
                             threads=args.threads, limit=args.limit, device=args.device,
-                            progress=not args.quiet,
+                            progress=not quiet_of(args),
                             max_drop=None if args.no_gate else args.max_drop,
                             min_agreement=args.min_agreement)
     print(format_compare(report, details=args.details))

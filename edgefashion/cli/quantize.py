@@ -4,8 +4,11 @@
 checkpoint, through the same gate (precision/qat_gate.py)."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+
+from edgefashion.cli.common import add_quiet_flag, deprecated, quiet_of
 
 
 def add_parser(sub) -> None:
@@ -31,8 +34,8 @@ def add_parser(sub) -> None:
                    help="images used for calibration (the rest are evaluation images)")
     p.add_argument("--calib-cache", metavar="FILE",
                    help="calibration cache (default OUT.calib.json; reused when model, "
-                        "preprocessing, method and images match)")
-    p.add_argument("--no-calib-cache", action="store_true", help="neither read nor write a cache")
+                        "preprocessing, method and images match); 'none': neither read nor write one")
+    p.add_argument("--no-calib-cache", action="store_true", help=argparse.SUPPRESS)  # deprecated
     p.add_argument("--keep-fp32", nargs="+", metavar="PATTERN",
                    help="nodes left unquantized: presets gates, first-conv, heads; op:<OpType>; a "
                         "glob or substring of node names; 'none' (int8 default: first-conv heads; with an "
@@ -79,14 +82,13 @@ def add_parser(sub) -> None:
     p.add_argument("--self-test-images", type=int, default=4,
                    help="reference images embedded for the load-time self-test")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet_flag(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from edgefashion.precision.accuracy import format_report
-    from edgefashion.precision.fallback import FallbackSettings
-    from edgefashion.precision.gate import DEFAULT_MIN_AGREEMENT, AccuracyGateError
+    from edgefashion.precision.gate import AccuracyGateError
     from edgefashion.precision.quantize import quantize_onnx
 
     if args.qat and args.precision == "fp16":
@@ -96,25 +98,13 @@ def run(args) -> int:
     args.precision = args.precision or ("int8" if args.qat else "fp16")
     if args.targets and "tensorrt" in args.targets.lower().replace("trt", "tensorrt"):
         _register_engine_builder()
-    cache = None if args.no_calib_cache else (args.calib_cache or "auto")
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    agreement = args.min_agreement if args.min_agreement is not None or args.qat else DEFAULT_MIN_AGREEMENT
-    gate = dict(max_drop=None if args.no_gate else args.max_drop, min_agreement=agreement,
-                report_path=args.report or "auto", self_test_images=args.self_test_images)
+    options = options_from_args(args)
     try:
         if args.qat:
-            result = _qat(args, gate, log)
+            result = _qat(args, options, log)
         else:
-            result = quantize_onnx(
-                args.model, args.out, args.precision, calib=args.calib, method=args.calib_method,
-                calib_size=args.calib_size, calib_cache=cache, keep_fp32=args.keep_fp32,
-                eval_images=args.eval_images, eval_size=args.eval_size, fp16_io=args.fp16_io,
-                fp16_rounding=args.fp16_rounding, batch_size=args.batch_size, threads=args.threads,
-                percentile=args.percentile, quant_format=args.int8_format,
-                activations=args.int8_activations, progress=not args.quiet, log=log,
-                targets=args.targets, weight_bits=args.weight_bits,
-                fallback=FallbackSettings(enabled=not args.no_fallback, budget=args.fallback_budget),
-                **gate)
+            result = quantize_onnx(args.model, args.out, args.precision, options, log=log)
     except AccuracyGateError as e:
         for target, rep in (e.report.get("target_reports") or {"": e.report}).items():
             print(format_report(rep, f"{args.precision} vs fp32 on {target or 'ONNX Runtime'} "
@@ -145,17 +135,43 @@ def run(args) -> int:
     return 0
 
 
-def _qat(args, gate: dict, log) -> dict:
+def options_from_args(args):
+    """The QuantizeOptions the flags name (precision/options.py)."""
+    from edgefashion.precision.fallback import FallbackSettings
+    from edgefashion.precision.options import QuantizeOptions
+
+    return QuantizeOptions(
+        calib=args.calib, method=args.calib_method, calib_size=args.calib_size,
+        calib_cache=calib_cache_of(args), percentile=args.percentile, keep_fp32=args.keep_fp32,
+        quant_format=args.int8_format, activations=args.int8_activations,
+        weight_bits=args.weight_bits, fp16_io=args.fp16_io, fp16_rounding=args.fp16_rounding,
+        eval_images=args.eval_images, eval_size=args.eval_size, targets=args.targets,
+        max_drop=None if args.no_gate else args.max_drop, min_agreement=args.min_agreement,
+        fallback=FallbackSettings(enabled=not args.no_fallback, budget=args.fallback_budget),
+        self_test_images=args.self_test_images, batch_size=args.batch_size, threads=args.threads,
+        progress=not quiet_of(args), report_path=args.report or "auto")
+
+
+def calib_cache_of(args) -> str | None:
+    """--calib-cache FILE, 'none' (no cache), or the default "auto" (OUT.calib.json); the deprecated
+    --no-calib-cache means 'none'."""
+    if args.no_calib_cache:
+        deprecated("--no-calib-cache", "--calib-cache none")
+        return None
+    if args.calib_cache is None:
+        return "auto"
+    return None if args.calib_cache.lower() == "none" else args.calib_cache
+
+
+def _qat(args, options, log) -> dict:
     from edgefashion.errors import BadInput
     from edgefashion.precision.qat_gate import quantize_qat
 
     if args.data is None:
         raise BadInput("--qat needs the training data: --data DATA (the folder the checkpoint was "
                        "trained on, any layout `edgefashion train` reads)")
-    return quantize_qat(args.model, args.data, args.out, max_minutes=args.max_minutes,
-                        targets=args.targets, weight_bits=args.weight_bits, eval_images=args.eval_images,
-                        eval_size=args.eval_size, epochs=args.qat_epochs, lr=args.qat_lr,
-                        threads=args.threads, progress=not args.quiet, log=log, **gate)
+    return quantize_qat(args.model, args.data, args.out, options, max_minutes=args.max_minutes,
+                        epochs=args.qat_epochs, lr=args.qat_lr, log=log)
 
 
 def _register_engine_builder() -> None:

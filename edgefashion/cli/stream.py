@@ -9,6 +9,8 @@ import logging
 import signal
 import sys
 import threading
+
+from edgefashion.cli.common import add_quiet_flag, quiet_of
 import time
 
 from edgefashion.errors import BadInput
@@ -68,13 +70,13 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", default="auto", help=BACKEND_HELP)
     p.add_argument("--device", help="cpu / cuda[:N]; OpenVINO: CPU, GPU, NPU, AUTO")
     p.add_argument("--threads", type=int, help="inference threads (ONNX Runtime, OpenVINO, PyTorch)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_quiet_flag(p, "no progress lines")
     add_source_options(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    setup_logging(args.quiet)
+    setup_logging(quiet_of(args))
     popts = {k: v for k, v in dict(backend=args.backend, device=args.device,
                                    threads=args.threads).items() if v is not None}
     if args.web:
@@ -148,7 +150,7 @@ def _loop(args, stream, sinks) -> None:
     draw = args.show or args.output
     cfg = stream.predictor.preprocess_config
     t0 = last = time.perf_counter()
-    progress = not args.quiet and args.jsonl != "-"
+    progress = not quiet_of(args) and args.jsonl != "-"
     stream.start()
     for s in sinks:  # a video file plays at the source's frame rate unless told otherwise
         if getattr(s, "fps", 0) is None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from edgefashion.cli.common import add_runner_flag, runner_of
+from edgefashion.cli.common import add_quiet_flag, add_runner_flag, quiet_of, runner_of
 
 
 def add_parser(sub) -> None:
@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", default="auto")
     p.add_argument("--device")
     p.add_argument("--overwrite", action="store_true", help="delete OUT first instead of resuming")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    add_quiet_flag(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=run)
 
@@ -48,7 +48,7 @@ def run(args) -> int:
         top_k=args.top_k, threshold=args.threshold, workers=args.workers,
         cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
         threads=args.threads, decode_threads=args.decode_threads, backend=args.backend,
-        device=args.device, address=args.address, ray_cpus=args.ray_cpus, progress=args.progress,
+        device=args.device, address=args.address, ray_cpus=args.ray_cpus, progress=not quiet_of(args),
         overwrite=args.overwrite, path_column=args.path_column)
     summary = tag_images(args.source, args.output, args.model, opts)
     print(json.dumps(summary.to_dict()) if args.json else str(summary), flush=True)

@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from edgefashion.cli.common import add_quiet_flag, quiet_of
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model (CPU or GPU)",
@@ -104,7 +106,7 @@ def add_parser(sub) -> None:
     semi.add_argument("--sigma-lr", type=float, help="lr of the learned loss weights sigma1/2 "
                       "(default: --lr)")
     p.add_argument("-o", "--out", default="runs/train", help="output folder for checkpoints")
-    p.add_argument("--no-progress", action="store_true")
+    add_quiet_flag(p)
     p.set_defaults(run=run)
 
 
@@ -197,7 +199,7 @@ def train_config(args, attributes: bool = False):
         w_attributes=args.w_attributes,
         unknown_labels=tuple(int(v) for v in args.unknown_labels.split(",")),
         max_minutes=args.max_minutes, max_steps=args.max_steps, num_workers=args.workers,
-        threads=args.threads, seed=args.seed, device=args.device, progress=not args.no_progress)
+        threads=args.threads, seed=args.seed, device=args.device, progress=not quiet_of(args))
 
 
 def _same(a, b) -> bool:

@@ -107,16 +107,15 @@ def build_from_settings(settings: BuildSettings, progress: bool = True, log_leve
 
 def _quantize_first(settings: BuildSettings, precision: str, progress: bool) -> tuple[Path, dict]:
     """The fp32 ONNX -> an fp16 / Q/DQ int8 ONNX beside the engine (edgefashion.precision, gated)."""
-    from edgefashion.precision import quantize_onnx
+    from edgefashion.precision import QuantizeOptions, quantize_onnx
 
     dst = Path(settings.output).with_suffix(f".{precision}.onnx")
-    options: dict = {"precision": precision, "max_drop": settings.max_drop, "progress": progress}
+    options = QuantizeOptions(max_drop=settings.max_drop, progress=progress,
+                              eval_images=settings.check_images or None)
     if precision == "int8":
-        options.update(calib=settings.calib, calib_size=settings.calib_max,
-                       calib_cache=settings.calib_cache or "auto")
-    if settings.check_images:
-        options["eval_images"] = settings.check_images
-    return dst, quantize_onnx(settings.onnx, dst, **options)
+        options = options.with_(calib=settings.calib, calib_size=settings.calib_max,
+                                calib_cache=settings.calib_cache or "auto")
+    return dst, quantize_onnx(settings.onnx, dst, precision, options)
 
 
 def _engine_info(settings, path: BuildPath, built, out: Path, tmp: Path, trt_version: str, gpu: GpuInfo,

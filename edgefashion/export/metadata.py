@@ -26,7 +26,7 @@ def build_metadata(model, schema: LabelSchema, preprocess: PreprocessConfig, **e
         "preprocess": preprocess.to_dict(),
         "outputs": list(model.output_names),
         # the pretrained weights the model started from: source, sha256, family, mean / std
-        "weights": getattr(model, "weights_info", None),
+        "weights": model.weights_info,
         "producer": {
             "edgefashion": edgefashion.__version__, "torch": torch.__version__,
             "python": platform.python_version(),

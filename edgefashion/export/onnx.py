@@ -56,7 +56,7 @@ class _TupleOutputs(torch.nn.Module):
 
 def input_names(model) -> list[str]:
     """The model's graph inputs: "image" first, then optional extras (e.g. m2fashion's "known")."""
-    return list(getattr(model, "input_names", None) or ["image"])
+    return list(model.input_names)
 
 
 def example_inputs(model, image: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -91,9 +91,10 @@ def multitask_loss(schema, train_samples, cfg) -> MultiTaskLoss:
 
 
 def build_loss(model, schema, train_samples, cfg) -> torch.nn.Module:
-    """The model's own loss (``model.make_loss``) or the default category + attribute loss."""
-    if hasattr(model, "make_loss"):
-        loss = model.make_loss(schema, train_samples, cfg)
+    """The model's own loss (``model.make_loss``) or, when it has none, the default category +
+    attribute loss."""
+    loss = model.make_loss(schema, train_samples, cfg)
+    if loss is not None:
         for m in loss.modules():  # a model loss built on MultiTaskLoss gets the recipe's smoothing
             if isinstance(m, MultiTaskLoss):
                 m.label_smoothing = float(getattr(cfg, "label_smoothing", 0.0))
@@ -102,7 +103,5 @@ def build_loss(model, schema, train_samples, cfg) -> torch.nn.Module:
 
 
 def training_forward(model, batch: dict) -> dict:
-    """``model.training_forward(batch)`` when the model defines it, else ``model(batch["image"])``."""
-    if hasattr(model, "training_forward"):
-        return model.training_forward(batch)
-    return model(batch["image"])
+    """``model.training_forward(batch)`` (GarmentModule's default: ``model(batch["image"])``)."""
+    return model.training_forward(batch)

@@ -41,7 +41,7 @@ def with_schema_options(name: str, schema, opts: dict) -> dict:
     from edgefashion.models.registry import get_model_class
 
     cls = get_model_class(name)
-    if hasattr(cls, "schema_options") and not {"groups", "group_of"} & set(opts):
+    if not {"groups", "group_of"} & set(opts):
         return {**opts, **cls.schema_options(schema)}
     return dict(opts)
 
@@ -79,7 +79,7 @@ def pretrained_model(name: str, schema, opts: dict, input_size: int, spec: str,
     if family and "backbone" in fields and "backbone" not in opts:
         opts["backbone"] = family  # efficientnet-lite1 weights -> the lite1 backbone
     model = create_model(name, schema.num_categories, schema.num_attributes, **opts)
-    mean, std = getattr(model, "mean", None), getattr(model, "std", None)
+    mean, std = model.mean, model.std
     if mean is None or std is None:
         return model, PreprocessConfig(input_size=input_size)
     return model, PreprocessConfig(input_size=input_size, mean=tuple(mean), std=tuple(std))

@@ -30,7 +30,7 @@ def save_checkpoint(path: str | Path, model, schema: LabelSchema, preprocess: Pr
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "train_state": train_state or {},
         # where the pretrained start came from (source, sha256, family, mean / std), or None
-        "weights_info": getattr(model, "weights_info", None),
+        "weights_info": model.weights_info,
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(ckpt, tmp)

@@ -30,7 +30,7 @@ from edgefashion.models.heatmaps import masked_heatmap_l2, peak_confidence, soft
 from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.registry import register_model
 from edgefashion.models.vgg import block_bounds, scaled, vgg16_backbone
-from edgefashion.models.contract import check_input_size, check_width
+from edgefashion.models.contract import GarmentModule, check_input_size, check_width
 
 BRANCH_CHANNELS = (64, 64, 32, 16)  # the paper: 28x28x64 -> 56x56x64 -> ... -> 224x224x16
 
@@ -99,7 +99,7 @@ def _attention_branch(cin: int, mid: int, cout: int, bn: bool) -> nn.Sequential:
 
 
 @register_model("landmark_attention")
-class LandmarkAttention(nn.Module):
+class LandmarkAttention(GarmentModule):
     config_class = LandmarkAttentionConfig
     tiny_config = {"width": 0.125, "input_size": 64, "batch_norm": True, "head_dim": 64}
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-from torch import nn
 
 from edgefashion.errors import BadInput
 from edgefashion.models.layers import is_tracing, pooled_head
 from edgefashion.models.pretrained import PretrainedMixin
+from edgefashion.models.contract import GarmentModule
 from edgefashion.models.registry import register_model
 from edgefashion.models.timm_backbones import LITE_FAMILIES, LiteBackbone
 
@@ -43,7 +43,7 @@ class LiteClassifierConfig:
 
 
 @register_model("lite_classifier")
-class LiteClassifier(PretrainedMixin, nn.Module):
+class LiteClassifier(PretrainedMixin, GarmentModule):
     config_class = LiteClassifierConfig
     tiny_config = {"width": 0.25, "input_size": 64}
     shared_pooled_heads = True  # both heads read the pooled features (head warm-up, hints)

@@ -29,7 +29,7 @@ from edgefashion.errors import BadInput
 from edgefashion.models.layers import is_tracing as _tracing
 from edgefashion.models.backbones import RESNET50_BLOCKS, ResNetFeatures, load_torchvision_weights
 from edgefashion.models.registry import register_model
-from edgefashion.models.contract import check_input_size, check_width
+from edgefashion.models.contract import GarmentModule, check_input_size, check_width
 
 POOLINGS = ("gmp", "gap")
 
@@ -87,7 +87,7 @@ class AttributeEmbedding(nn.Module):
 
 
 @register_model("m2fashion")
-class M2Fashion(nn.Module):
+class M2Fashion(GarmentModule):
     config_class = M2FashionConfig
     tiny_config = {"width": 0.125, "input_size": 64, "blocks": (1, 1, 1, 1), "dim": 32}
 

@@ -23,7 +23,7 @@ from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.pretrained import PretrainedMixin, load_resolved
 from edgefashion.models.registry import register_model
 from edgefashion.models.vgg import block_bounds, scaled, vgg16_backbone
-from edgefashion.models.contract import check_input_size, check_width
+from edgefashion.models.contract import GarmentModule, check_input_size, check_width
 
 LEVEL_STRIDE = {1: 2, 2: 4, 3: 8, 4: 8}
 LEVEL_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512}
@@ -63,7 +63,7 @@ class MSFANConfig:
 
 
 @register_model("msfan")
-class MSFAN(PretrainedMixin, nn.Module):
+class MSFAN(PretrainedMixin, GarmentModule):
     config_class = MSFANConfig
     # the smallest useful configuration: what the registry-driven tests build
     tiny_config = {"width": 0.125, "input_size": 64, "batch_norm": True}

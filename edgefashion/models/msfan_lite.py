@@ -45,7 +45,7 @@ from edgefashion.models.layers import head_with_cam, is_tracing, normalise_cam, 
 from edgefashion.models.pretrained import PretrainedMixin
 from edgefashion.models.registry import register_model
 from edgefashion.models.timm_backbones import LITE_FAMILIES, LiteBackbone
-from edgefashion.models.contract import check_input_size
+from edgefashion.models.contract import GarmentModule, check_input_size
 
 ANCHOR = 3        # the Lite stage whose output receives the product (stride 16)
 PRODUCTS = ("normalized", "plain")
@@ -107,7 +107,7 @@ class MSFANLiteConfig:
 
 
 @register_model("msfan_lite")
-class MSFANLite(PretrainedMixin, nn.Module):
+class MSFANLite(PretrainedMixin, GarmentModule):
     config_class = MSFANLiteConfig
     tiny_config = {"width": 0.25, "input_size": 64, "head_dim": 32}
     shared_pooled_heads = True  # both heads read the pooled features (training.head_warmup)

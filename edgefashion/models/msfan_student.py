@@ -31,7 +31,7 @@ from edgefashion.models.registry import register_model
 from edgefashion.models.state_dict import read_state_dict
 from edgefashion.models.timm_backbones import LITE_FAMILIES, LiteBackbone
 from edgefashion.models.vgg import scaled
-from edgefashion.models.contract import check_input_size, check_width
+from edgefashion.models.contract import GarmentModule, check_input_size, check_width
 
 STAGE_CHANNELS = {2: 64, 3: 128, 4: 256, 5: 512}   # conv2_x..conv5_x of ResNet-18
 STAGE_STRIDE = {2: 4, 3: 8, 4: 16, 5: 32}
@@ -68,7 +68,7 @@ class StudentConfig:
 
 
 @register_model("msfan_student")
-class MSFANStudent(PretrainedMixin, nn.Module):
+class MSFANStudent(PretrainedMixin, GarmentModule):
     config_class = StudentConfig
     tiny_config = {"width": 0.125, "input_size": 64}
 

@@ -33,7 +33,7 @@ from edgefashion.models.backbones import EfficientNetFeatures, load_torchvision_
 from edgefashion.models.pretrained import PretrainedMixin, load_resolved
 from edgefashion.models.registry import register_model
 from edgefashion.models.timm_backbones import LITE_FAMILIES, LiteBackbone
-from edgefashion.models.contract import check_input_size
+from edgefashion.models.contract import GarmentModule, check_input_size
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def _branch(d_in: int, hidden: int, out: int, dropout: float) -> nn.Sequential:
 
 
 @register_model("multibranch")
-class MultiBranch(PretrainedMixin, nn.Module):
+class MultiBranch(PretrainedMixin, GarmentModule):
     config_class = MultiBranchConfig
     tiny_config = {"width": 0.25, "depth": 0.34, "input_size": 64, "ffn_dim": 64, "head_dim": 32}
 

@@ -3,7 +3,6 @@
     model.weights_info            # {spec, source, sha256, family, mean, std, input_size} or None
     model.mean, model.std         # the normalisation to preprocess with (0-1 scale, PreprocessConfig's)
     model.finetune_param_groups() # {"backbone": [...], "new": [...]} for a lower backbone lr
-    model.backbone_parameters()   # the "backbone" list (what training.optim looks for)
 
 ``config`` records ``pretrained=None``: a checkpoint's state_dict already holds the weights, so
 loading it never resolves (or needs) the weights package again; ``weights_info`` travels beside it.
@@ -16,7 +15,8 @@ from edgefashion.models.weight_families import FAMILIES, IMAGENET_MEAN, IMAGENET
 
 
 class PretrainedMixin:
-    """Mixed into models with a ``cfg`` dataclass and an optional ``pretrained`` spec."""
+    """Mixed into models (before GarmentModule, whose ``backbone_parameters`` it uses) with a ``cfg``
+    dataclass and an optional ``pretrained`` spec."""
 
     weights_info: dict | None = None
     _family: str | None = None
@@ -47,10 +47,6 @@ class PretrainedMixin:
             return tuple(float(v) for v in self.weights_info["std"])
         fam = FAMILIES.get(self._family or "")
         return fam.std if fam else IMAGENET_STD
-
-    def backbone_parameters(self) -> list[nn.Parameter]:
-        """The pretrained trunk's parameters (what training.optim gives a lower lr)."""
-        return list(self.backbone.parameters()) if hasattr(self, "backbone") else []
 
     def finetune_param_groups(self) -> dict[str, list[nn.Parameter]]:
         """{"backbone": the pretrained trunk's parameters, "new": everything else}."""

@@ -12,6 +12,11 @@ def register_model(name: str) -> Callable:
     """Class decorator: ``@register_model("msfan")``."""
 
     def deco(cls):
+        from edgefashion.models.contract import GarmentModule
+
+        if not (isinstance(cls, type) and issubclass(cls, GarmentModule)):
+            raise TypeError(f"model {name!r}: {cls!r} must derive from "
+                            "edgefashion.models.contract.GarmentModule (the model contract's hooks)")
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
         _MODELS[name] = cls

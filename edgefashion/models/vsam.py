@@ -26,7 +26,7 @@ from edgefashion.models.heatmaps import default_limbs, skeleton_heatmap
 from edgefashion.models.layers import fc_head as _head, is_tracing as _tracing
 from edgefashion.models.registry import register_model
 from edgefashion.models.vgg import block_bounds, scaled, vgg16_backbone
-from edgefashion.models.contract import check_input_size, check_width
+from edgefashion.models.contract import GarmentModule, check_input_size, check_width
 
 GUIDES = ("keypoints", "landmarks", "auto")
 LIMBS = ("auto", "none")
@@ -84,7 +84,7 @@ class SpatialAttention(nn.Module):
 
 
 @register_model("vsam")
-class VSAM(nn.Module):
+class VSAM(GarmentModule):
     config_class = VSAMConfig
     tiny_config = {"width": 0.125, "input_size": 64, "batch_norm": True, "head_dim": 64}
 

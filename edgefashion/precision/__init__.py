@@ -2,6 +2,7 @@
 
     from edgefashion.precision import quantize_onnx, compare_models
     quantize_onnx("model.onnx", "model.int8.onnx", "int8", calib="photos/", max_drop=0.5)
+    quantize_onnx("model.onnx", None, "int8", QuantizeOptions(calib="photos/", targets="openvino"))
 
 Heavy imports (onnx, onnxruntime.quantization) happen when a function is first used.
 """
@@ -10,7 +11,8 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "quantize_onnx": "quantize", "default_output": "quantize", "report_path_for": "quantize",
+    "quantize_onnx": "quantize", "QuantizeOptions": "options", "default_output": "quantize",
+    "report_path_for": "quantize",
     "compare_models": "compare", "format_compare": "compare",
     "accuracy_report": "accuracy", "format_report": "accuracy", "collect_outputs": "accuracy",
     "AccuracyGateError": "gate", "gate": "gate", "enforce": "gate",

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -29,8 +30,8 @@ from edgefashion.precision import int8 as q8
 from edgefashion.precision import target_eval as te
 from edgefashion.precision import targets as tg
 from edgefashion.precision.fallback import FallbackSettings
-from edgefashion.precision.gate import (DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, AccuracyGateError,
-                                        GateRules, check_max_drop)
+from edgefashion.precision.gate import AccuracyGateError
+from edgefashion.precision.options import QuantizeOptions
 from edgefashion.runtime import selftest
 from edgefashion.runtime.backends.base import check_model_file
 from edgefashion.runtime.metadata import preprocess_from_metadata, read_onnx_metadata, schema_from_metadata
@@ -70,42 +71,18 @@ def report_path_for(dst: str | Path) -> Path:
     return dst.with_name(dst.name + ".report.json")
 
 
-def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str = "fp16", *,
-                  calib=None, method: str | None = None, calib_size: int | None = 256,
-                  calib_cache: str | Path | None = "auto", keep_fp32: Sequence[str] | None = None,
-                  eval_images=None, eval_size: int | None = 500,
-                  max_drop: float | None = DEFAULT_MAX_DROP,
-                  min_agreement: float = DEFAULT_MIN_AGREEMENT, fp16_io: bool = False,
-                  batch_size: int = 8, calib_batch_size: int | None = None, threads: int | None = None,
-                  report_path: str | Path | None = "auto", percentile: float = q8.DEFAULT_PERCENTILE,
-                  quant_format: str = "qdq", activations: str = "int8", fp16_rounding: str = "auto",
-                  self_test_images: int = selftest.DEFAULT_IMAGES, progress: bool = True,
-                  log: Callable[[str], None] | None = None, targets: str | Sequence[str] | None = None,
-                  fallback: FallbackSettings | bool | None = None, weight_bits: int | None = None,
-                  rules: GateRules | None = None, candidate: str | Path | None = None,
-                  qat: dict | None = None) -> dict:
+def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str = "fp16",
+                  options: QuantizeOptions | None = None, *, log: Callable[[str], None] | None = None,
+                  **settings) -> dict:
     """Make the ``precision`` version of ``src`` at ``dst`` (default ``<stem>.<precision>.onnx``).
 
-    calib: images (folder, list file, glob or list of paths) - required for int8; for fp16 they
-    drive ``fp16_rounding`` ("auto": calibrated when given, precision/fp16_rounding.py; "nearest";
-    "calibrated": requires them);
-    method: the int8 calibration method; method and keep_fp32 default to the model's own
-    (``int8_defaults``: ``LITE_INT8_DEFAULTS`` for an EfficientNet-Lite backbone, else minmax and
-    ``DEFAULT_KEEP_FP32``);
-    calib_cache: "auto" (``<dst>.calib.json``), a path, or None (no cache); keep_fp32: presets /
-    patterns (see precision.graph.resolve_patterns); eval_images:
-    default the calibration images not used for calibration, else the calibration images, else
-    seeded noise (the report says which); targets: the runtimes the gate runs the candidate on
-    (precision/targets.py; default the backend ``auto`` picks for the file here, plus ONNX Runtime);
-    fallback: int8 only, when the gate fails return layers to fp32 until it passes
-    (precision/fallback.py; default on, ``False`` refuses at once); weight_bits: int8 weights in 8
-    or 7 bits (default ``targets.default_weight_bits``: 7 for OpenVINO on a CPU without VNNI). Returns the
-    result dict (also
-    embedded and saved). rules: every gate limit (precision/gate.py GateRules), instead of
-    ``max_drop`` / ``min_agreement`` (``max_drop=None`` still turns the gate off); candidate: an
-    int8 Q/DQ file of ``src`` made elsewhere (QAT, precision/qat_gate.py), gated and written as one
-    made here (no calibration, no fallback), ``qat`` its training record.
+    options: a QuantizeOptions (precision/options.py: calibration, evaluation, gate, fallback,
+    output); keyword ``settings`` are its fields and replace the ones in ``options``
+    (``quantize_onnx(m, None, "int8", calib="photos/")``). int8 ``method`` and ``keep_fp32``
+    default to the model's own (``int8_defaults``). log: one line per step (default silent).
+    Returns the result dict (also embedded and saved).
     """
+    opts = (options or QuantizeOptions()).with_(**settings)
     log = log or (lambda msg: None)
     src = check_model_file(src)
     if precision not in PRECISIONS:
@@ -120,31 +97,22 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
     dst = Path(dst) if dst is not None else default_output(src, precision)
     if dst.resolve() == src.resolve():
         raise BadInput(f"output {str(dst)!r} is the input model; choose another -o")
-    max_drop = check_max_drop(max_drop)
-    if rules is None:
-        rules = GateRules(DEFAULT_MAX_DROP if max_drop is None else max_drop, min_agreement)
-    elif max_drop is not None:
-        max_drop = rules.max_drop
+    rules, max_drop, threads = opts.gate_rules, opts.gate_max_drop, opts.threads
     prep, schema = preprocess_from_metadata(meta), schema_from_metadata(meta)
     defaults = int8_defaults(meta) if precision == "int8" else {
         "keep_fp32": DEFAULT_KEEP_FP32[precision], "method": None, "for": "fp16"}
-    keep = list(defaults["keep_fp32"] if keep_fp32 is None else keep_fp32)
+    keep = list(defaults["keep_fp32"] if opts.keep_fp32 is None else opts.keep_fp32)
     keep = [k for k in keep if k and k.lower() != "none"]
-    method_chosen = method  # a method the user named is kept by the fallback
-    method = defaults["method"] if method is None else method
-
+    method = defaults["method"] if opts.method is None else opts.method
     if precision == "int8":
         q8.check_method(method)
-    targets = tg.parse_targets(targets) or tg.default_targets(precision)
+    targets = tg.parse_targets(opts.targets) or tg.default_targets(precision)
     tg.require_installed(targets)
-    fallback = _fallback_settings(fallback)
-    weight_bits = tg.default_weight_bits(targets) if weight_bits is None else int(weight_bits)
-    if weight_bits not in q8.WEIGHT_BITS:
-        raise BadInput(f"weight_bits {weight_bits!r} must be 8 or 7 (7: CPUs without VNNI)")
-    if candidate is not None and precision != "int8":
+    weight_bits = tg.default_weight_bits(targets) if opts.weight_bits is None else int(opts.weight_bits)
+    if opts.candidate is not None and precision != "int8":
         raise BadInput(f"a ready candidate is an int8 Q/DQ file; precision {precision!r} makes its own")
     calib_paths, eval_paths, eval_source = _image_sets(
-        "given" if candidate is not None else precision, calib, calib_size, eval_images, eval_size)
+        "given" if opts.candidate is not None else precision, opts)
     result = {
         "precision": precision, "source": {"path": str(src), "sha256": cal.model_digest(src)},
         "output": str(dst), "keep_fp32": keep, "defaults_for": defaults["for"],
@@ -156,39 +124,40 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
     with tempfile.TemporaryDirectory(dir=dst.parent, prefix=".edgefashion-quantize-") as tmp:
         cand = Path(tmp) / "candidate.onnx"
         rebuild = None
-        if candidate is not None:
-            shutil.copyfile(check_model_file(candidate), cand)
-            result.update(method="qat", weight_bits=weight_bits, fp32_nodes=[], qat=qat)
+        if opts.candidate is not None:
+            shutil.copyfile(check_model_file(opts.candidate), cand)
+            result.update(method="qat", weight_bits=weight_bits, fp32_nodes=[], qat=opts.qat)
         elif precision == "fp16":
-            result.update(_build_fp16(src, cand, keep, fp16_io, fp16_rounding, calib_paths, prep,
-                                      batch_size))
+            result.update(_build_fp16(src, cand, keep, opts, calib_paths, prep))
         else:
-            info, rebuild = _build_int8(src, cand, Path(tmp), calib, calib_paths, prep, method, keep,
-                                        calib_cache, dst, calib_batch_size or batch_size, percentile,
-                                        quant_format, activations, progress, log, pending,
-                                        weight_bits, method_chosen)
+            plan = _Int8Plan(method, keep, weight_bits, dst, log, pending)
+            info, rebuild = _build_int8(src, cand, Path(tmp), opts, calib_paths, prep, plan)
             result.update(info)
         log(f"evaluating fp32 vs {precision} on {result['eval']['num_images']} images "
             f"({eval_source}) on {', '.join(targets)}")
-        images = _eval_images(eval_paths, prep, schema, batch_size, progress)
+        images = _eval_images(eval_paths, prep, schema, opts.batch_size, opts.progress)
         ref = te.run_outputs(src, tg.PORTABLE, images, threads)
         per_target = te.evaluate_targets(ref, cand, targets, images, schema, rules, max_drop, threads)
+        fallback = opts.fallback_settings
         if not te.all_passed(per_target) and rebuild is not None and fallback.enabled:
-            cand, per_target = _fall_back(result, cand, per_target, rebuild, ref, images, schema,
-                                          targets, rules, max_drop, threads, fallback, Path(tmp), src, log)
+            judge = lambda path: te.evaluate_targets(ref, path, targets, images, schema,  # noqa: E731
+                                                     rules, max_drop, threads)
+            cand, per_target = _fall_back(result, cand, per_target, rebuild, judge, ref, images,
+                                          fallback, Path(tmp), src, opts, log)
         _record_targets(result, per_target, targets)
         _refuse_unless_passed(per_target, f"the {precision} model of {src.name}", result)
-        spread = eval_paths[::max(1, len(eval_paths) // max(1, self_test_images))][:self_test_images]
+        n_self = opts.self_test_images
+        spread = eval_paths[::max(1, len(eval_paths) // max(1, n_self))][:n_self]
         ref_set = meta.get(selftest.SELF_TEST_KEY) or selftest.reference_set(
-            te.open_target(src, tg.PORTABLE, threads), prep, spread or None, n=self_test_images)
+            te.open_target(src, tg.PORTABLE, threads), prep, spread or None, n=n_self)
         new_meta, st = _self_test(cand, targets, {**meta, "precision": result}, ref_set, precision,
-                                  dst, enforced=max_drop is not None, log=log, threads=threads)
+                                  dst, enforced=opts.enforced, log=log, threads=threads)
         result["self_test"] = {k: st[k] for k in ("passed", "images", "outputs", "top1", "tolerance")}
         new_meta["precision"] = result
         _write(cand, dst, new_meta, Path(tmp))
         for write in pending:
             write()
-    rp = report_path_for(dst) if report_path == "auto" else report_path
+    rp = report_path_for(dst) if opts.report_path == "auto" else opts.report_path
     if rp is not None:
         Path(rp).write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
         result["report_path"] = str(rp)
@@ -229,12 +198,6 @@ def _self_test(cand: Path, targets: list[str], meta: dict, ref_set: dict, precis
     return new_meta, report
 
 
-def _fallback_settings(fallback) -> FallbackSettings:
-    if isinstance(fallback, FallbackSettings):
-        return fallback
-    return FallbackSettings(enabled=fallback is None or bool(fallback))
-
-
 def _eval_images(paths: list, prep, schema, batch_size: int, progress: bool) -> te.EvalImages:
     """The evaluation images, preprocessed once (seeded noise when there are none)."""
     if not paths:
@@ -249,15 +212,15 @@ def _eval_images(paths: list, prep, schema, batch_size: int, progress: bool) -> 
             bar.close()
 
 
-def _fall_back(result: dict, cand: Path, per_target: dict, rebuild, ref: dict,
-               images: te.EvalImages, schema, targets: list, rules: GateRules, max_drop, threads,
-               settings: FallbackSettings, tmp: Path, src: Path, log) -> tuple[Path, dict]:
+def _fall_back(result: dict, cand: Path, per_target: dict, rebuild, judge, ref: dict,
+               images: te.EvalImages, settings: FallbackSettings, tmp: Path, src: Path,
+               opts: QuantizeOptions, log) -> tuple[Path, dict]:
     """Run precision/fallback.py; on success the fallback candidate replaces ``cand``. The record
-    (and, when it passed, the latency of fp32 / int8 / fallback on every target) goes in ``result``."""
+    (and, when it passed, the latency of fp32 / int8 / fallback on every target) goes in ``result``.
+    judge: path -> the gate's reports on every target."""
     from edgefashion.precision.fallback import drift, failing_maps, run_fallback
 
-    judge = lambda path: te.evaluate_targets(ref, path, targets, images, schema, rules,  # noqa: E731
-                                             max_drop, threads)
+    threads = opts.threads
     log("the int8 candidate fails the gate (" + "; ".join(te.failures(per_target)) + ")")
     tried = {}
     if settings.methods and rebuild.recalibrate is not None:
@@ -286,7 +249,7 @@ def _fall_back(result: dict, cand: Path, per_target: dict, rebuild, ref: dict,
         return cand, (judge(final) if any(s_["kept"] for s_ in record["steps"]) else per_target)
     record["latency_ms"] = {t: {name: te.p50_ms(path, t, images.batches[0][:1], threads)
                                 for name, path in (("fp32", src), ("int8", cand), ("fallback", final))}
-                            for t in targets}
+                            for t in per_target}
     for lat in record["latency_ms"].values():
         gain = lat["fp32"] - lat["int8"]
         lat["speedup_kept"] = (lat["fp32"] - lat["fallback"]) / gain if gain > 0 else None
@@ -348,19 +311,18 @@ def _refuse_unless_passed(per_target: dict, what: str, result: dict) -> None:
         "(--max-drop, --min-agreement)", report)
 
 
-def _image_sets(precision: str, calib, calib_size: int | None, eval_images, eval_size: int | None
-                ) -> tuple[list, list, str]:
+def _image_sets(precision: str, opts: QuantizeOptions) -> tuple[list, list, str]:
     """-> (calibration paths, evaluation paths, where the evaluation images come from)."""
-    calib_paths, held = [], []
+    calib, calib_paths, held = opts.calib, [], []
     if precision == "int8":
         if calib is None:
             raise BadInput("int8 quantization needs calibration images: pass --calib DIR_OR_LIST")
-        calib_paths, held = cal.split_images(cal.resolve_images(calib, "calibration"), calib_size)
+        calib_paths, held = cal.split_images(cal.resolve_images(calib, "calibration"), opts.calib_size)
     elif calib is not None:
         calib_paths = cal.resolve_images(calib, "calibration")
-    eval_paths, eval_source = _eval_set(eval_images, held, calib_paths, precision)
-    if eval_paths and eval_size is not None and len(eval_paths) > eval_size:
-        eval_paths, _ = cal.split_images(eval_paths, eval_size, seed=1)
+    eval_paths, eval_source = _eval_set(opts.eval_images, held, calib_paths, precision)
+    if eval_paths and opts.eval_size is not None and len(eval_paths) > opts.eval_size:
+        eval_paths, _ = cal.split_images(eval_paths, opts.eval_size, seed=1)
     return calib_paths, eval_paths, eval_source
 
 
@@ -377,17 +339,16 @@ def _eval_set(eval_images, held: list, calib_paths: list, precision: str) -> tup
     return [], f"{NOISE_EVAL_IMAGES} seeded noise images (no images given; pass --eval)"
 
 
-def _build_fp16(src: Path, cand: Path, keep: list[str], fp16_io: bool, rounding: str = "nearest",
-                calib_paths: Sequence = (), prep=None, batch_size: int = 8) -> dict:
-    """rounding: "nearest", "calibrated" (precision/fp16_rounding.py, needs calibration images) or
-    "auto" (calibrated when calibration images are given)."""
+def _build_fp16(src: Path, cand: Path, keep: list[str], opts: QuantizeOptions,
+                calib_paths: Sequence = (), prep=None) -> dict:
+    """opts.fp16_rounding: "nearest", "calibrated" (precision/fp16_rounding.py, needs calibration
+    images) or "auto" (calibrated when calibration images are given)."""
     import onnx
 
     from edgefashion.precision.fp16 import convert_fp16, fp32_nodes
     from edgefashion.precision.graph import resolve_patterns
 
-    if rounding not in ("auto", "nearest", "calibrated"):
-        raise BadInput(f"fp16 rounding {rounding!r} must be auto, nearest or calibrated")
+    rounding, fp16_io = opts.fp16_rounding, opts.fp16_io
     if rounding == "calibrated" and not calib_paths:
         raise BadInput("calibrated fp16 rounding needs calibration images: pass --calib DIR_OR_LIST")
     model = onnx.load(str(src))
@@ -398,26 +359,41 @@ def _build_fp16(src: Path, cand: Path, keep: list[str], fp16_io: bool, rounding:
         from edgefashion.precision.fp16_rounding import calibrate_fp16_rounding
 
         spread = list(calib_paths)[::max(1, len(calib_paths) // 32)][:32]  # every category
-        rounded = calibrate_fp16_rounding(model, cal.CalibrationImages(spread, prep, batch_size), kept)
+        rounded = calibrate_fp16_rounding(model, cal.CalibrationImages(spread, prep, opts.batch_size),
+                                         kept)
     onnx.save(convert_fp16(model, fp16_io=fp16_io, keep_fp32_nodes=named), str(cand))
     return {"fp16_io": bool(fp16_io), "fp32_nodes": kept,
             "rounding": "calibrated" if rounded else "nearest", "calibrated_nodes": len(rounded)}
 
 
-def _build_int8(src: Path, cand: Path, tmp: Path, calib, calib_paths: list, prep, method: str,
-                keep: list[str], calib_cache, dst: Path, batch_size: int, percentile: float,
-                quant_format: str, activations: str, progress: bool, log, pending: list,
-                weight_bits: int = 8, method_chosen: str | None = None) -> tuple[dict, "_Rebuild"]:
+@dataclass(frozen=True)
+class _Int8Plan:
+    """What quantize_onnx resolved for the int8 build: the method and kept patterns (the model's
+    defaults filled in), the weight bits for the targets, the output (for the "auto" cache), the log,
+    and ``pending``: cache writes that wait for the output."""
+
+    method: str
+    keep: list
+    weight_bits: int
+    dst: Path
+    log: Callable[[str], None]
+    pending: list
+
+
+def _build_int8(src: Path, cand: Path, tmp: Path, opts: QuantizeOptions, calib_paths: list, prep,
+                plan: _Int8Plan) -> tuple[dict, "_Rebuild"]:
     import onnx
 
     from edgefashion.precision.graph import resolve_patterns
 
     pre = q8.prepare(src, tmp / "pre.onnx")
-    exclude = resolve_patterns(onnx.load(str(pre)).graph, keep) if keep else []
+    method, log, calib_cache = plan.method, plan.log, opts.calib_cache
+    batch_size, percentile = opts.calib_batch_size or opts.batch_size, opts.percentile
+    exclude = resolve_patterns(onnx.load(str(pre)).graph, plan.keep) if plan.keep else []
     settings = q8.calib_settings(method, percentile)
     parts = cal.cache_key_parts(src, prep, method, **settings)
     key, digest = cal.cache_key(parts), cal.images_digest(calib_paths)
-    cache = Path(str(dst) + ".calib.json") if calib_cache == "auto" else calib_cache
+    cache = Path(str(plan.dst) + ".calib.json") if calib_cache == "auto" else calib_cache
     ranges = cal.read_cache(cache, key, "onnxruntime", images=digest) if cache else None
     hit = ranges is not None
     if hit:
@@ -426,25 +402,26 @@ def _build_int8(src: Path, cand: Path, tmp: Path, calib, calib_paths: list, prep
     else:
         log(f"calibrating on {len(calib_paths)} images ({method})")
         images = cal.CalibrationImages(calib_paths, prep, batch_size)
-        ranges = q8.calibrate(pre, images, method, percentile, progress)
+        ranges = q8.calibrate(pre, images, method, percentile, opts.progress)
         if cache:
             def write(r=ranges) -> None:
                 cal.write_cache(cache, key, parts, "onnxruntime", r, digest, len(calib_paths))
 
             if calib_cache == "auto":  # written with the output, so a failed gate leaves nothing
-                pending.append(write)
+                plan.pending.append(write)
             else:  # an explicit cache file is kept even when the gate fails (retries reuse it)
                 write()
     def recalibrate(other: str) -> dict:  # the fallback's other methods, on the same images
         return q8.calibrate(pre, cal.CalibrationImages(calib_paths, prep, batch_size), other,
-                            percentile, progress)
+                            percentile, opts.progress)
 
-    rebuild = _Rebuild(pre, ranges, method, exclude, quant_format, activations, weight_bits,
-                       recalibrate if method_chosen is None else None)
+    rebuild = _Rebuild(pre, ranges, method, exclude, opts.quant_format, opts.activations,
+                       plan.weight_bits, recalibrate if opts.method is None else None)
     rebuild(exclude, cand)
+    calib = opts.calib
     source = str(calib) if isinstance(calib, (str, Path)) else f"{len(calib_paths)} listed images"
-    return {"method": method, "quant_format": quant_format, "activations": activations,
-            "weight_bits": weight_bits, "fp32_nodes": exclude,
+    return {"method": method, "quant_format": opts.quant_format, "activations": opts.activations,
+            "weight_bits": plan.weight_bits, "fp32_nodes": exclude,
             "calibration": {"images": len(calib_paths), "source": source, "settings": settings,
                             "batch_size": batch_size, "cache": str(cache) if cache else None,
                             "cache_hit": hit, "key": key}}, rebuild

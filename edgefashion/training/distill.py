@@ -96,7 +96,7 @@ class Teacher:
         self.attribute_index = torch.as_tensor([t_attr[n] for n in student_schema.attribute_names],
                                                dtype=torch.long)
         self._features: list[torch.Tensor] = []
-        self.has_features = bool(getattr(model, "shared_pooled_heads", False))
+        self.has_features = bool(model.shared_pooled_heads)
         if self.has_features:
             model.attribute_head.register_forward_pre_hook(lambda m, a: self._features.append(a[0]))
 
@@ -202,7 +202,7 @@ class DistillTrainer(Trainer):
         self._hook = None
 
     def _student_features(self) -> int | None:
-        return _pooled_width(self.model) if getattr(self.model, "shared_pooled_heads", False) else None
+        return _pooled_width(self.model) if self.model.shared_pooled_heads else None
 
     def _build_loss(self, train_samples: Sequence) -> nn.Module:
         labels = build_loss(self.model, self.schema, train_samples, self.cfg)

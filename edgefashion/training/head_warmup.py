@@ -22,7 +22,7 @@ HEAD_BATCH = 64
 
 
 def supports_head_warmup(model: nn.Module) -> bool:
-    return bool(getattr(model, "shared_pooled_heads", False))
+    return bool(model.shared_pooled_heads)
 
 
 @torch.no_grad()

@@ -1,9 +1,9 @@
 """The optimizer: Adam / AdamW over parameter groups, the pretrained backbone at a lower lr.
 
-A model names its pretrained part with ``model.backbone_parameters()`` (an iterable of
-parameters) when it has one; otherwise every parameter whose name starts with ``backbone.`` is the
-backbone. With ``backbone_lr_mult == 1`` (or no backbone) there is one group.
-Layer-wise: a backbone with ``stage_param_groups()`` (input to output) can keep its first
+A model names its pretrained part with ``model.backbone_parameters()`` (models.contract's
+GarmentModule: by default every parameter whose name starts with ``backbone.``). With
+``backbone_lr_mult == 1`` (or no backbone) there is one group.
+Layer-wise: a model whose ``stage_param_groups()`` (input to output) is not None can keep its first
 ``freeze_layers`` groups frozen (no gradients: on a CPU this also skips their backward, the
 high-resolution, costly part) and give each later group ``layer_decay`` times the lr of the next.
 Every group records its peak lr as ``initial_lr``; the schedule scales it each step.
@@ -18,8 +18,7 @@ from edgefashion.training.config import TrainConfig
 
 
 def backbone_stages(model: nn.Module) -> list[list[nn.Parameter]] | None:
-    bb = getattr(model, "backbone", None)
-    return bb.stage_param_groups() if hasattr(bb, "stage_param_groups") else None
+    return model.stage_param_groups()
 
 
 def freeze_layers(model: nn.Module, n: int) -> int:
@@ -39,9 +38,7 @@ def freeze_layers(model: nn.Module, n: int) -> int:
 
 
 def backbone_parameter_ids(model: nn.Module) -> set[int]:
-    if hasattr(model, "backbone_parameters"):
-        return {id(p) for p in model.backbone_parameters()}
-    return {id(p) for n, p in model.named_parameters() if n.startswith("backbone.")}
+    return {id(p) for p in model.backbone_parameters()}
 
 
 def parameter_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:

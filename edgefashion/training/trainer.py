@@ -220,7 +220,7 @@ class Trainer:
         cfg, self._epoch_loss, n = self.cfg, 0.0, 0
         self.model.train()
         if cfg.freeze_bn:
-            freeze_batch_norms(getattr(self.model, "backbone", None))
+            freeze_batch_norms(self.model.backbone_module())
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False, unit="batch",
                    disable=None if cfg.progress else True)  # None: no bar when not a terminal
         for batch in bar:

@@ -20,7 +20,7 @@ def dataset(tmp_path_factory):
 def trained(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     code = main(["train", str(dataset), "-o", str(out), "--width", "0.125", "--input-size", "64",
-                 "--batch-norm", "--epochs", "2", "--batch-size", "8", "--no-progress", "--lr", "1e-3"])
+                 "--batch-norm", "--epochs", "2", "--batch-size", "8", "--quiet", "--lr", "1e-3"])
     assert code == 0
     return out
 
@@ -31,7 +31,7 @@ def test_train_writes_checkpoints_and_resumes(trained, dataset, capsys):
     assert (trained / "best.pt").is_file() and (trained / "last.pt").is_file()
     assert "val" in summary["history"][-1]
     code = main(["train", str(dataset), "-o", str(trained), "--width", "0.125", "--input-size", "64",
-                 "--batch-norm", "--epochs", "3", "--batch-size", "8", "--no-progress",
+                 "--batch-norm", "--epochs", "3", "--batch-size", "8", "--quiet",
                  "--resume", str(trained / "last.pt")])
     assert code == 0
     resumed = json.loads((trained / "train_summary.json").read_text())

@@ -16,10 +16,11 @@ from edgefashion.errors import ExportError
 from edgefashion.export.onnx import check_inputs_from_images, export_onnx
 from edgefashion.labels import LabelSchema
 from edgefashion.models import create_model, get_model_class
+from edgefashion.models.contract import GarmentModule
 from edgefashion.runtime.preprocess import PreprocessConfig
 
 
-class DataDependent(torch.nn.Module):
+class DataDependent(GarmentModule):
     """``inner`` with category logits times ``scale``, then times ``factor`` plus ``offset`` when the
     image is not all zero. Eager PyTorch takes that branch on every real photo; the traced ONNX
     graph never has it."""

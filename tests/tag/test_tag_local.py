@@ -129,7 +129,7 @@ def test_cli_tag_and_resume(tag_onnx, image_list, local_rows, tmp_path, capsys):
 
     out = tmp_path / "cli.parquet"
     argv = ["tag", str(image_list), "-o", str(out), "--model", str(tag_onnx), "--block-size", "16",
-            "--batch-size", "8", "--actors", "2", "--no-progress", "--json"]
+            "--batch-size", "8", "--actors", "2", "--quiet", "--json"]
     assert main(argv) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (first["written"], first["errors"]) == (len(local_rows), 3)
@@ -143,7 +143,7 @@ def test_engine_ray_without_ray_says_how_to_install(tag_onnx, photos, tmp_path):
     code = ("import sys; sys.modules['ray'] = None\n"
             "from edgefashion.cli.main import main\n"
             f"sys.exit(main(['tag', {str(photos[0])!r}, '-o', {str(tmp_path / 'o.parquet')!r}, "
-            f"'--model', {str(tag_onnx)!r}, '--runner', 'ray', '--no-progress']))")
+            f"'--model', {str(tag_onnx)!r}, '--runner', 'ray', '--quiet']))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr
     assert 'pip install "edgefashion[ray]"' in r.stderr

@@ -23,7 +23,7 @@ def dataset(tmp_path_factory):
 def test_cli_paper_schedule_history_decays_by_ten_every_step(dataset, tmp_path):
     out = tmp_path / "run"
     assert main(["train", str(dataset), "-o", str(out), "--width", "0.125", "--input-size", "64",
-                 "--batch-norm", "--epochs", "3", "--batch-size", "8", "--no-progress",
+                 "--batch-norm", "--epochs", "3", "--batch-size", "8", "--quiet",
                  "--schedule", "paper", "--lr", "1e-3", "--lr-step", "1"]) == 0
     history = json.loads((out / "train_summary.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]

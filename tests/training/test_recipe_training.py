@@ -137,7 +137,7 @@ def test_cli_train_pretrained_lite0(clothing_small, tmp_path, extra):
     out = tmp_path / "run"
     assert main(["train", str(root), "--model", "msfan_lite", "--pretrained", "efficientnet-lite0",
                  "--input-size", "64", "--epochs", "2", "--batch-size", "4", "--ema",
-                 "--no-progress", "-o", str(out), *extra]) == 0
+                 "--quiet", "-o", str(out), *extra]) == 0
     summary = json.loads((out / "train_summary.json").read_text())
     lrs = [h["lr"] for h in summary["history"]]
     cfg = read_checkpoint(out / "last.pt")["train_state"]["config"]

@@ -173,7 +173,7 @@ def test_cli_semi_supervised(data, teacher_ckpt, clothing_small, tmp_path, capsy
     assert len(read_unlabelled(listing)) == len(unlabelled)
     out = tmp_path / "run"
     common = ["train", str(root), "--model", STUDENT, "--width", "0.125", "--input-size", "64",
-              "--batch-size", "4", "--max-steps", "3", "--epochs", "1", "--no-progress", "-o", str(out)]
+              "--batch-size", "4", "--max-steps", "3", "--epochs", "1", "--quiet", "-o", str(out)]
     code = main(common + ["--semi-supervised", "--teacher", str(teacher_ckpt),
                           "--unlabelled", str(listing), "--unlabelled-ratio", "0.5"])
     assert code == 0

@@ -55,7 +55,7 @@ def tiny_data(clothing_small, tmp_path_factory):
 
 def _common(data, out):
     return ["train", str(data), "--model", "msfan_lite", "--width", "0.25", "--input-size", "64",
-            "--batch-size", "4", "--epochs", "1", "--no-progress", "-o", str(out)]
+            "--batch-size", "4", "--epochs", "1", "--quiet", "-o", str(out)]
 
 
 def test_one_command_trains_a_pretrained_teacher_then_distils(tiny_data, tmp_path, capsys):

@@ -1,0 +1,68 @@
+"""QuantizeOptions (precision/options.py): one record of quantize_onnx's settings; keywords fill it,
+and a mistyped one is a BadInput that names it."""
+from __future__ import annotations
+
+import pytest
+
+from edgefashion.cli.main import build_parser
+from edgefashion.cli.quantize import options_from_args
+from edgefashion.errors import BadInput
+from edgefashion.precision.fallback import FallbackSettings
+from edgefashion.precision.gate import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, GateRules
+from edgefashion.precision.options import QuantizeOptions
+from edgefashion.precision.qat_gate import qat_rules
+from edgefashion.precision.quantize import quantize_onnx
+
+
+def test_a_mistyped_keyword_names_itself_and_the_closest_field():
+    with pytest.raises(BadInput, match=r"'calib_sise' \(did you mean 'calib_size'\?\)"):
+        QuantizeOptions().with_(calib_sise=64)
+
+
+def test_quantize_onnx_refuses_a_mistyped_keyword_before_reading_the_model(tmp_path):
+    with pytest.raises(BadInput, match="min_agrement"):
+        quantize_onnx(tmp_path / "missing.onnx", None, "int8", min_agrement=0.9)
+
+
+@pytest.mark.parametrize("bad, match", [({"max_drop": -1}, "max_drop"), ({"weight_bits": 4}, "weight_bits"),
+                                        ({"fp16_rounding": "up"}, "fp16 rounding"),
+                                        ({"batch_size": 0}, "batch_size")])
+def test_bad_values_are_refused_where_the_record_is_made(bad, match):
+    with pytest.raises(BadInput, match=match):
+        QuantizeOptions(**bad)
+
+
+def test_gate_rules_follow_max_drop_min_agreement_or_the_given_rules():
+    assert QuantizeOptions().gate_rules == GateRules(DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT)
+    assert QuantizeOptions(max_drop=1.0, min_agreement=0.95).gate_rules == GateRules(1.0, 0.95)
+    given = GateRules(2.0, 0.9)
+    opts = QuantizeOptions(rules=given)
+    assert opts.gate_rules is given and opts.gate_max_drop == 2.0
+    off = QuantizeOptions(max_drop=None, rules=given)  # the gate reports, never refuses
+    assert not off.enforced and off.gate_max_drop is None
+
+
+def test_qat_gate_needs_no_agreement_unless_asked():
+    assert qat_rules(QuantizeOptions()).min_agreement == 0.0
+    assert qat_rules(QuantizeOptions(max_drop=1.0)).max_top1_drop == 1.0
+    assert qat_rules(QuantizeOptions(min_agreement=0.97)).min_agreement == 0.97
+
+
+def test_fallback_settings_from_none_bool_or_settings():
+    assert QuantizeOptions().fallback_settings.enabled
+    assert not QuantizeOptions(fallback=False).fallback_settings.enabled
+    own = FallbackSettings(budget=0.1)
+    assert QuantizeOptions(fallback=own).fallback_settings is own
+
+
+def test_the_cli_flags_make_the_record():
+    args = build_parser().parse_args(
+        ["quantize", "m.onnx", "--precision", "int8", "--calib", "photos/", "--calib-method", "minmax",
+         "--keep-fp32", "gates", "heads", "--targets", "onnxruntime", "--no-gate", "--no-fallback",
+         "--fallback-budget", "0.1", "--calib-cache", "none", "--weight-bits", "7", "--quiet"])
+    opts = options_from_args(args)
+    assert (opts.calib, opts.method, list(opts.keep_fp32), opts.targets) == \
+        ("photos/", "minmax", ["gates", "heads"], "onnxruntime")
+    assert opts.max_drop is None and opts.calib_cache is None and opts.weight_bits == 7
+    assert not opts.fallback_settings.enabled and opts.fallback_settings.budget == 0.1
+    assert not opts.progress and opts.report_path == "auto"
