@@ -3,6 +3,9 @@
     python benchmarks/distill.py ../shared/data/clothing-small --teacher efficientnet-lite2 \\
         --minutes 28 --seeds 0 1 2 --runs runs/distill --json benchmarks/results/distill_clothing.json
 
+``--with earlier.json`` joins the runs of an earlier result file (another seed, another session) to
+the summary, so seeds measured in different sessions make one table.
+
 For each seed, two `edgefashion train` commands with the same budget (run one at a time, each
 printed and recorded):
 
@@ -104,6 +107,23 @@ def latency(ckpt: Path, photo: Path, iters: int) -> dict:
     return out
 
 
+def join_earlier(runs: dict, args) -> set[int]:
+    """Add the runs of ``args.earlier`` result files to ``runs`` (each marked with its file); -> their
+    seeds. A file measured on other data, budget or teacher, or repeating a run, is refused."""
+    seeds = set()
+    for path in args.earlier:
+        prev = json.loads(path.read_text())
+        if (prev["data"], prev["minutes"], prev["teacher"]) != (str(args.data), args.minutes, args.teacher):
+            raise SystemExit(f"{path}: measured on {prev['data']}, {prev['minutes']} min, teacher "
+                             f"{prev['teacher']}; this run is {args.data}, {args.minutes} min, {args.teacher}")
+        for key, row in prev["runs"].items():
+            if key in runs:
+                raise SystemExit(f"{path}: run {key} is measured twice; leave its seed out of --seeds")
+            runs[key] = {**row, "from": str(path)}
+            seeds.add(int(key.rsplit("_s", 1)[1]))
+    return seeds
+
+
 def mean_sd(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
             "runs": values}
@@ -121,6 +141,9 @@ def main(argv=None) -> int:
     ap.add_argument("--extra", default="", help="more train flags for every run, one string")
     ap.add_argument("--iters", type=int, default=100, help="latency: calls per variant")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--with", dest="earlier", type=Path, nargs="+", default=[], metavar="JSON",
+                    help="earlier results of this script (same data, minutes, teacher and configs) whose "
+                         "runs join the summary, e.g. another seed measured in an earlier session")
     args = ap.parse_args(argv)
 
     from edgefashion.data.splits import load_split
@@ -145,9 +168,10 @@ def main(argv=None) -> int:
     photo = next(s.path for s in val)
     for key, row in runs.items():
         row["latency"] = latency(args.runs / key / "best.pt", photo, args.iters)
+    seeds = sorted({*args.seeds, *join_earlier(runs, args)})
     table = {}
     for config in args.configs:
-        rows = [runs[f"{config}_s{s}"] for s in args.seeds]
+        rows = [runs[f"{config}_s{s}"] for s in seeds]
         table[config] = {f"{v}_{m}": mean_sd([r["val"][v][m] for r in rows])
                          for v in ("plain", "flip_tta") for m in ("top1", "top3")}
         if config == "distilled":
@@ -155,7 +179,8 @@ def main(argv=None) -> int:
                                 for v in ("plain", "flip_tta") for m in ("top1", "top3")}
     payload = {"benchmark": "distill", "command": " ".join(sys.argv), "data": str(args.data),
                "validation_images": len(val), "minutes": args.minutes, "teacher": args.teacher,
-               "seeds": args.seeds, "summary": table, "runs": runs}
+               "seeds": seeds, "summary": table, "runs": runs,
+               "joined": [str(f) for f in args.earlier]}
     path = write_result("distill", payload, args.json)
     print(json.dumps(table, indent=1))
     print(f"wrote {path}")
