@@ -108,8 +108,8 @@ def latency(ckpt: Path, photo: Path, iters: int) -> dict:
 
 
 def join_earlier(runs: dict, args) -> set[int]:
-    """Add the runs of ``args.earlier`` result files to ``runs`` (each marked with its file); -> their
-    seeds. A file measured on other data, budget or teacher, or repeating a run, is refused."""
+    """Add the runs of ``args.earlier`` result files to ``runs`` (each marked with its file and
+    machine); -> their seeds. A file measured on other data, budget or teacher, or repeating a run, is refused."""
     seeds = set()
     for path in args.earlier:
         prev = json.loads(path.read_text())
@@ -119,7 +119,8 @@ def join_earlier(runs: dict, args) -> set[int]:
         for key, row in prev["runs"].items():
             if key in runs:
                 raise SystemExit(f"{path}: run {key} is measured twice; leave its seed out of --seeds")
-            runs[key] = {**row, "from": str(path)}
+            # the machine the run was measured on (the budget buys other epoch counts elsewhere)
+            runs[key] = {"from": str(path), "machine": prev.get("machine"), **row}
             seeds.add(int(key.rsplit("_s", 1)[1]))
     return seeds
 
