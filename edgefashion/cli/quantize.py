@@ -117,15 +117,8 @@ def run(args) -> int:
     for target, rep in result["target_reports"].items():
         print(format_report(rep, f"{args.precision} vs fp32 on {target}, {ev['num_images']} images "
                                  f"({ev['source']})"))
-    fb = result.get("fallback")
-    if fb:
-        print(f"fallback: {', '.join(fb['returned'])} returned to fp32 ({fb['fp32_share']:.1%} of the "
-              f"MACs in fp32, budget {fb['budget']:.0%}; ranked on {', '.join(fb['ranked_on'])})")
-        for target, lat in fb.get("latency_ms", {}).items():
-            kept = lat["speedup_kept"]
-            print(f"  {target}: fp32 {lat['fp32']:.2f} ms, int8 {lat['int8']:.2f} ms, fallback "
-                  f"{lat['fallback']:.2f} ms (batch 1, median)"
-                  + (f", {kept:.0%} of the int8 speed-up kept" if kept is not None else ""))
+    for line in fallback_lines(result.get("fallback"), result.get("method")):
+        print(line)
     cal = result.get("calibration")
     if cal:
         print(f"calibration: {cal['images']} images, {result['method']}, cache "
@@ -133,6 +126,25 @@ def run(args) -> int:
     print(f"self-test: {result['self_test']['images']} reference images embedded, passed")
     print(f"wrote {result['output']}  (report: {result.get('report_path', 'not saved')})")
     return 0
+
+
+def fallback_lines(fb: dict | None, method: str | None) -> list[str]:
+    """What the fallback did, for the summary: the layers it returned to fp32, or only the calibration
+    method it switched to (then no layer was returned and the record has no MAC share)."""
+    if not fb:
+        return []
+    if not fb.get("returned"):
+        tried = ", ".join(fb.get("calibration_methods") or {})
+        return [f"fallback: calibration method {method} passed the gate (tried {tried}); "
+                "no layer returned to fp32"]
+    lines = [f"fallback: {', '.join(fb['returned'])} returned to fp32 ({fb['fp32_share']:.1%} of the "
+             f"MACs in fp32, budget {fb['budget']:.0%}; ranked on {', '.join(fb['ranked_on'])})"]
+    for target, lat in fb.get("latency_ms", {}).items():
+        kept = lat["speedup_kept"]
+        lines.append(f"  {target}: fp32 {lat['fp32']:.2f} ms, int8 {lat['int8']:.2f} ms, fallback "
+                     f"{lat['fallback']:.2f} ms (batch 1, median)"
+                     + (f", {kept:.0%} of the int8 speed-up kept" if kept is not None else ""))
+    return lines
 
 
 def options_from_args(args):

@@ -66,3 +66,21 @@ def test_the_cli_flags_make_the_record():
     assert opts.max_drop is None and opts.calib_cache is None and opts.weight_bits == 7
     assert not opts.fallback_settings.enabled and opts.fallback_settings.budget == 0.1
     assert not opts.progress and opts.report_path == "auto"
+
+
+def test_the_summary_of_a_fallback_that_only_switched_the_calibration_method():
+    """Seen on a distilled msfan_lite: entropy failed, minmax passed, no layer was returned; the
+    record then has no MAC share and the summary must not crash after the file is written."""
+    from edgefashion.cli.quantize import fallback_lines
+
+    only_method = {"passed": True, "calibration_methods": {"entropy": {}, "percentile": {}, "minmax": {}},
+                   "steps": [], "returned": [], "exclude": [], "budget": 0.25}
+    assert fallback_lines(only_method, "minmax") == [
+        "fallback: calibration method minmax passed the gate (tried entropy, percentile, minmax); "
+        "no layer returned to fp32"]
+    layers = {"returned": ["/blocks.2/conv"], "fp32_share": 0.031, "budget": 0.25, "ranked_on": ["openvino"],
+              "latency_ms": {"openvino": {"fp32": 4.0, "int8": 2.0, "fallback": 2.2, "speedup_kept": 0.9}}}
+    lines = fallback_lines(layers, "entropy")
+    assert lines[0].startswith("fallback: /blocks.2/conv returned to fp32 (3.1% of the MACs")
+    assert "90% of the int8 speed-up kept" in lines[1]
+    assert fallback_lines(None, "entropy") == []
