@@ -29,7 +29,6 @@ from edgefashion.precision import calibration as cal
 from edgefashion.precision import int8 as q8
 from edgefashion.precision import target_eval as te
 from edgefashion.precision import targets as tg
-from edgefashion.precision.fallback import FallbackSettings
 from edgefashion.precision.gate import AccuracyGateError
 from edgefashion.precision.options import QuantizeOptions
 from edgefashion.runtime import selftest
@@ -138,12 +137,11 @@ def quantize_onnx(src: str | Path, dst: str | Path | None = None, precision: str
         images = _eval_images(eval_paths, prep, schema, opts.batch_size, opts.progress)
         ref = te.run_outputs(src, tg.PORTABLE, images, threads)
         per_target = te.evaluate_targets(ref, cand, targets, images, schema, rules, max_drop, threads)
-        fallback = opts.fallback_settings
-        if not te.all_passed(per_target) and rebuild is not None and fallback.enabled:
+        if not te.all_passed(per_target) and rebuild is not None and opts.fallback_settings.enabled:
             judge = lambda path: te.evaluate_targets(ref, path, targets, images, schema,  # noqa: E731
                                                      rules, max_drop, threads)
             cand, per_target = _fall_back(result, cand, per_target, rebuild, judge, ref, images,
-                                          fallback, Path(tmp), src, opts, log)
+                                          Path(tmp), src, opts, log)
         _record_targets(result, per_target, targets)
         _refuse_unless_passed(per_target, f"the {precision} model of {src.name}", result)
         n_self = opts.self_test_images
@@ -213,14 +211,14 @@ def _eval_images(paths: list, prep, schema, batch_size: int, progress: bool) -> 
 
 
 def _fall_back(result: dict, cand: Path, per_target: dict, rebuild, judge, ref: dict,
-               images: te.EvalImages, settings: FallbackSettings, tmp: Path, src: Path,
-               opts: QuantizeOptions, log) -> tuple[Path, dict]:
+               images: te.EvalImages, tmp: Path, src: Path, opts: QuantizeOptions,
+               log) -> tuple[Path, dict]:
     """Run precision/fallback.py; on success the fallback candidate replaces ``cand``. The record
     (and, when it passed, the latency of fp32 / int8 / fallback on every target) goes in ``result``.
     judge: path -> the gate's reports on every target."""
     from edgefashion.precision.fallback import drift, failing_maps, run_fallback
 
-    threads = opts.threads
+    threads, settings = opts.threads, opts.fallback_settings
     log("the int8 candidate fails the gate (" + "; ".join(te.failures(per_target)) + ")")
     tried = {}
     if settings.methods and rebuild.recalibrate is not None:
