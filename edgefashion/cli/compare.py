@@ -27,8 +27,11 @@ def add_parser(sub) -> None:
     p.add_argument("--details", action="store_true", help="print each model's full report")
     p.add_argument("--max-drop", type=float, default=0.5,
                    help="gate: points of top-3 accuracy a model may lose vs the reference (default 0.5)")
-    p.add_argument("--min-agreement", type=float, default=0.99,
-                   help="gate: fraction of images that must keep the reference's top-1 (default 0.99)")
+    p.add_argument("--min-agreement", type=float, default=0.995,
+                   help="gate: fraction of images that must keep the reference's top-1 (default 0.995)")
+    p.add_argument("--max-top1-drop", type=float, default=0.3, metavar="POINTS",
+                   help="gate: points of top-1 accuracy a model may lose on labelled images "
+                        "(default 0.3; -1: no rule)")
     p.add_argument("--no-gate", action="store_true",
                    help="report the gate's rules but exit 0 even when one breaks")
     add_quiet_flag(p, "no progress bar")
@@ -42,7 +45,8 @@ def run(args) -> int:
                             threads=args.threads, limit=args.limit, device=args.device,
                             progress=not quiet_of(args),
                             max_drop=None if args.no_gate else args.max_drop,
-                            min_agreement=args.min_agreement)
+                            min_agreement=args.min_agreement,
+                            max_top1_drop=None if args.max_top1_drop < 0 else args.max_top1_drop)
     print(format_compare(report, details=args.details))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

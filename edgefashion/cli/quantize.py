@@ -47,9 +47,12 @@ def add_parser(sub) -> None:
                    help="fail, writing nothing, when top-3 accuracy drops more (points; default 0.5); "
                         "the gate also checks top-1 agreement and per-output cosine bounds")
     p.add_argument("--min-agreement", type=float,
-                   help="fail when fewer images keep the fp32 top-1 category (fraction; default 0.99; "
+                   help="fail when fewer images keep the fp32 top-1 category (fraction; default 0.995; "
                         "with --qat not a rule unless given: QAT's gate limits the top-1 accuracy drop "
                         "to --max-drop instead)")
+    p.add_argument("--max-top1-drop", type=float, default=0.3, metavar="POINTS",
+                   help="fail when top-1 accuracy on labelled evaluation images drops more (points; "
+                        "default 0.3; -1: no rule)")
     p.add_argument("--no-gate", action="store_true", help="report every gate rule but never fail")
     p.add_argument("--targets", metavar="LIST",
                    help="runtimes the gate runs the candidate on, comma-separated: onnxruntime, "
@@ -139,6 +142,10 @@ def fallback_lines(fb: dict | None, method: str | None) -> list[str]:
                 "no layer returned to fp32"]
     lines = [f"fallback: {', '.join(fb['returned'])} returned to fp32 ({fb['fp32_share']:.1%} of the "
              f"MACs in fp32, budget {fb['budget']:.0%}; ranked on {', '.join(fb['ranked_on'])})"]
+    back = [t["node"] for t in fb.get("trims") or [] if t["passed"]]
+    if fb.get("trims"):
+        lines.append(f"  trimmed: {len(back)} of their {len(fb['trims'])} MAC layers back in int8 "
+                     f"({fb['fp32_share_untrimmed']:.1%} -> {fb['fp32_share']:.1%} of the MACs in fp32)")
     for target, lat in fb.get("latency_ms", {}).items():
         kept = lat["speedup_kept"]
         lines.append(f"  {target}: fp32 {lat['fp32']:.2f} ms, int8 {lat['int8']:.2f} ms, fallback "
@@ -159,6 +166,7 @@ def options_from_args(args):
         weight_bits=args.weight_bits, fp16_io=args.fp16_io, fp16_rounding=args.fp16_rounding,
         eval_images=args.eval_images, eval_size=args.eval_size, targets=args.targets,
         max_drop=None if args.no_gate else args.max_drop, min_agreement=args.min_agreement,
+        max_top1_drop=None if args.max_top1_drop < 0 else args.max_top1_drop,
         fallback=FallbackSettings(enabled=not args.no_fallback, budget=args.fallback_budget),
         self_test_images=args.self_test_images, batch_size=args.batch_size, threads=args.threads,
         progress=not quiet_of(args), report_path=args.report or "auto")

@@ -24,7 +24,7 @@ import numpy as np
 from edgefashion.errors import BadInput, SchemaError
 from edgefashion.precision import calibration as cal
 from edgefashion.precision.accuracy import accuracy_report, format_report
-from edgefashion.precision.gate import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, GateRules, gate
+from edgefashion.precision.gate import DEFAULT_MAX_DROP, DEFAULT_MAX_TOP1_DROP, DEFAULT_MIN_AGREEMENT, GateRules, gate
 from edgefashion.runtime.images import load_image
 from edgefashion.runtime.preprocess import preprocess_batch
 from edgefashion.runtime.selftest import artifact_precision
@@ -61,12 +61,14 @@ def precision_label(predictor) -> str:
 def compare_models(paths: Sequence[str | Path], images, batch_size: int = 8, threads: int | None = None,
                    limit: int | None = None, device: str | None = None, progress: bool = True,
                    max_drop: float | None = DEFAULT_MAX_DROP,
-                   min_agreement: float = DEFAULT_MIN_AGREEMENT) -> dict:
+                   min_agreement: float = DEFAULT_MIN_AGREEMENT,
+                   max_top1_drop: float | None = DEFAULT_MAX_TOP1_DROP) -> dict:
     """Run every model on ``images`` (folder, list file, glob or list of paths) and compare each
     with the first. -> {"reference", "images", "passed", "models": [{path, backend, precision,
     ms_per_image, report}]}; each report carries the accuracy gate's verdict (precision/gate.py;
     ``max_drop`` None records the rules without failing)."""
-    rules = GateRules(DEFAULT_MAX_DROP if max_drop is None else max_drop, min_agreement)
+    rules = GateRules(DEFAULT_MAX_DROP if max_drop is None else max_drop, min_agreement,
+                      max_top1_drop=max_top1_drop)
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
         raise BadInput(f"compare needs at least two model files (the first is the reference); got "

@@ -15,7 +15,11 @@ and then ``run_fallback``:
 3. returns the units to fp32 in that order, one at a time, re-running the full gate on every target
    after each (a unit whose return does not bring the answers closer to fp32, i.e. raise the summed
    top-1 agreement, goes back to int8), until all pass, or until no unit that fits the ``budget``
-   (default 25 % of the model's MACs in fp32) is left: then it refuses, with every step.
+   (default 25 % of the model's MACs in fp32) is left: then it refuses, with every step;
+4. once every target passes, trims (``trim``): a returned unit is a whole block, but often one of
+   its layers carries the error (a depthwise conv, say) while its 1x1 convs hold the MACs. Each
+   Conv / Gemm of the returned units goes back to int8 in turn, most MACs first, and stays there
+   when every target still passes. This buys back int8 speed at no cost to the gate.
 
 This is the layer-wise sensitivity search of Polygraphy's precision debugging and of NNCF's
 accuracy-controlled quantization (which ranks by the same kind of rebuild), done here on the ONNX
@@ -47,6 +51,7 @@ class FallbackSettings:
     rank_images: int = DEFAULT_RANK_IMAGES
     max_steps: int = 32
     methods: bool = True  # first try the other calibration methods (when the user named none)
+    trim: bool = True     # after passing, put each returned layer back in int8 where the gate allows
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.budget) <= 1.0:
@@ -213,9 +218,42 @@ def run_fallback(pre: Path, exclude: list[str], settings: FallbackSettings,
     passed = bool(steps and steps[-1]["passed"])
     if not passed and steps:
         build(kept, cand)  # the best state found, for the record
-    record.update(passed=passed, exclude=kept, fp32_share=share(kept),
-                  returned=[s["unit"] for s in steps if s["kept"] or s["passed"]])
+    returned = [s["unit"] for s in steps if s["kept"] or s["passed"]]
+    trims: list[dict] = []
+    if passed and settings.trim:
+        added = [n for u in returned for n in units[u] if n not in exclude]  # not the defaults' own
+        kept = _trim(kept, added, macs, share, build, judge, cand, workdir / "trim.onnx", trims, log)
+    record.update(passed=passed, exclude=kept, fp32_share=share(kept), returned=returned, trims=trims,
+                  fp32_share_untrimmed=trims[0]["fp32_share_before"] if trims else share(kept))
     return record
+
+
+def _trim(kept: list[str], returned_nodes: list[str], macs: Mapping[str, int], share, build, judge,
+          cand: Path, probe: Path, trims: list[dict], log) -> list[str]:
+    """Put each MAC layer of the returned units back in int8, most MACs first, where every target
+    still passes; ``cand`` ends as the last passing candidate. Appends one record per try."""
+    import shutil
+
+    from edgefashion.precision.target_eval import all_passed
+
+    layers = sorted((n for n in dict.fromkeys(returned_nodes) if macs.get(n, 0) > 0),
+                    key=lambda n: -macs[n])
+    for n in layers:
+        trial = [k for k in kept if k != n]
+        build(trial, probe)
+        per_target = judge(probe)
+        ok = all_passed(per_target)
+        trims.append({"node": n, "mac_share": macs[n] / max(1, sum(macs.values())), "passed": ok,
+                      "fp32_share_before": share(kept), "fp32_share": share(trial if ok else kept),
+                      "targets": {t: _summary(rep) for t, rep in per_target.items()}})
+        log(f"fallback trim: {n} back to int8: "
+            + ", ".join(f"{t} agreement {s['top1_agreement']:.4f}{'' if s['passed'] else ' FAIL'}"
+                        for t, s in trims[-1]["targets"].items())
+            + ("; kept in int8" if ok else "; stays fp32"))
+        if ok:
+            kept = trial
+            shutil.copyfile(probe, cand)
+    return kept
 
 
 def gate_score(per_target: Mapping[str, Mapping]) -> float:

@@ -20,7 +20,8 @@ from edgefashion.config_dict import reject_unknown_keys
 from edgefashion.errors import BadInput
 from edgefashion.precision import int8 as q8
 from edgefashion.precision.fallback import FallbackSettings
-from edgefashion.precision.gate import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, GateRules, check_max_drop
+from edgefashion.precision.gate import (DEFAULT_MAX_DROP, DEFAULT_MAX_TOP1_DROP, DEFAULT_MIN_AGREEMENT, GateRules,
+                                        check_max_drop)
 from edgefashion.runtime import selftest
 
 FP16_ROUNDINGS = ("auto", "nearest", "calibrated")
@@ -42,7 +43,8 @@ class QuantizeOptions:
     Evaluation and gate:
       eval_images / eval_size: the evaluation images (default: calibration images not used for
       calibration); targets: runtimes the candidate runs on (None: ``auto``'s backend plus ONNX
-      Runtime); max_drop / min_agreement (None: 0.99; for QAT no rule), or every limit in
+      Runtime); max_drop (top-3 points), min_agreement (None: 0.995; for QAT no rule),
+      max_top1_drop (top-1 points on labelled images, 0.3; None: no rule), or every limit in
       ``rules``; max_drop None reports but never refuses; fallback: int8 layer fallback (None or
       True: on with defaults, False: off, or FallbackSettings); self_test_images: the reference
       set embedded in the file.
@@ -68,6 +70,7 @@ class QuantizeOptions:
     targets: str | Sequence[str] | None = None
     max_drop: float | None = DEFAULT_MAX_DROP
     min_agreement: float | None = None
+    max_top1_drop: float | None = DEFAULT_MAX_TOP1_DROP
     rules: GateRules | None = None
     fallback: FallbackSettings | bool | None = None
     self_test_images: int = selftest.DEFAULT_IMAGES
@@ -80,6 +83,7 @@ class QuantizeOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_drop", check_max_drop(self.max_drop))
+        object.__setattr__(self, "max_top1_drop", check_max_drop(self.max_top1_drop))
         if self.fp16_rounding not in FP16_ROUNDINGS:
             raise BadInput(f"fp16 rounding {self.fp16_rounding!r} must be {', '.join(FP16_ROUNDINGS)}")
         if self.weight_bits is not None and int(self.weight_bits) not in q8.WEIGHT_BITS:
@@ -98,7 +102,8 @@ class QuantizeOptions:
         if self.rules is not None:
             return self.rules
         agreement = DEFAULT_MIN_AGREEMENT if self.min_agreement is None else self.min_agreement
-        return GateRules(DEFAULT_MAX_DROP if self.max_drop is None else self.max_drop, agreement)
+        return GateRules(DEFAULT_MAX_DROP if self.max_drop is None else self.max_drop, agreement,
+                         max_top1_drop=self.max_top1_drop)
 
     @property
     def enforced(self) -> bool:

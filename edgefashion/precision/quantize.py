@@ -245,7 +245,7 @@ def _fall_back(result: dict, cand: Path, per_target: dict, rebuild, judge, ref: 
     final = tmp / "fallback.onnx"
     if not record["passed"]:  # the refusal reports the closest state the search reached
         return cand, (judge(final) if any(s_["kept"] for s_ in record["steps"]) else per_target)
-    record["latency_ms"] = {t: {name: te.p50_ms(path, t, images.batches[0][:1], threads)
+    record["latency_ms"] = {t: {name: te.p50_ms(path, t, images.batches[0][:1], threads, iters=100)
                                 for name, path in (("fp32", src), ("int8", cand), ("fallback", final))}
                             for t in per_target}
     for lat in record["latency_ms"].values():
@@ -306,7 +306,7 @@ def _refuse_unless_passed(per_target: dict, what: str, result: dict) -> None:
         f"{what} fails the accuracy gate on {report['num_images']} images: {'; '.join(broken)}; "
         f"nothing was written.{tried} keep more layers in fp32 (--keep-fp32 gates first-conv heads), "
         "try another --calib-method, calibrate on more (and more varied) images, or loosen the rule "
-        "(--max-drop, --min-agreement)", report)
+        "(--max-drop, --min-agreement, --max-top1-drop)", report)
 
 
 def _image_sets(precision: str, opts: QuantizeOptions) -> tuple[list, list, str]:

@@ -16,10 +16,12 @@ from edgefashion.precision.gate import (DEFAULT_OUTPUT_BOUNDS, AccuracyGateError
                                         check_max_drop, enforce, gate)
 
 
-def report(agreement=1.0, ref3=0.9, cand3=0.9, outputs=None, n=100, labels="known (100 images)"):
+def report(agreement=1.0, ref3=0.9, cand3=0.9, outputs=None, n=100, labels="known (100 images)",
+           ref1=0.8, cand1=0.8):
     return {"num_images": n,
             "category": {"top1_agreement": agreement, "labels": labels,
-                         "reference": {"top3": ref3}, "candidate": {"top3": cand3}},
+                         "reference": {"top1": ref1, "top3": ref3},
+                         "candidate": {"top1": cand1, "top3": cand3}},
             "outputs": outputs if outputs is not None else {}}
 
 
@@ -31,27 +33,48 @@ def test_every_rule_is_a_full_record():
     outs = {"category_logits": stats(0.995, 0.95), "gate1": stats(0.99, 0.9, 0.1)}
     sec = gate(report(outputs=outs))
     assert [c["rule"] for c in sec["rules"]] == [
-        "category top-1 agreement", "category top-3 drop", "category_logits cosine mean",
-        "category_logits cosine min", "gate1 cosine mean", "gate1 cosine min", "gate1 max-abs"]
+        "category top-1 agreement", "category top-3 drop", "category top-1 drop",
+        "category_logits cosine mean", "category_logits cosine min", "gate1 cosine mean",
+        "gate1 cosine min", "gate1 max-abs"]
     first = sec["rules"][0]
-    assert first == {"rule": "category top-1 agreement", "value": 1.0, "limit": 0.99, "passed": True,
+    assert first == {"rule": "category top-1 agreement", "value": 1.0, "limit": 0.995, "passed": True,
                      "detail": "fraction of images with the reference's top-1"}
     assert sec["rules"][1]["detail"] == "points, labelled images"
-    assert [c["detail"] for c in sec["rules"][2:]] == ["logits", "logits", "gate", "gate", "gate"]
-    assert sec["rules"][6] == {"rule": "gate1 max-abs", "value": 0.1, "limit": 0.5, "passed": True,
+    assert sec["rules"][2] == {"rule": "category top-1 drop", "value": 0.0, "limit": 0.3, "passed": True,
+                               "detail": "points, labelled images"}
+    assert [c["detail"] for c in sec["rules"][3:]] == ["logits", "logits", "gate", "gate", "gate"]
+    assert sec["rules"][7] == {"rule": "gate1 max-abs", "value": 0.1, "limit": 0.5, "passed": True,
                                "detail": "gate"}
     assert sec["passed"] and sec["failed"] == [] and sec["enforced"] and not sec["too_small"]
 
 
 def test_values_at_the_limits_pass_and_just_past_them_fail():
     lo_mean, lo_min, hi_abs = DEFAULT_OUTPUT_BOUNDS["gate"]
-    at = gate(report(agreement=0.99, ref3=0.9, cand3=0.895,
+    at = gate(report(agreement=0.995, ref3=0.9, cand3=0.895, ref1=0.8, cand1=0.797,
                      outputs={"gate2": stats(lo_mean, lo_min, hi_abs)}), max_drop=0.5)
     assert at["passed"], at["failed"]
-    past = gate(report(agreement=0.989, ref3=0.9, cand3=0.894,
+    past = gate(report(agreement=0.994, ref3=0.9, cand3=0.894, ref1=0.8, cand1=0.7969,
                        outputs={"gate2": stats(lo_mean - 1e-6, lo_min - 1e-6, hi_abs + 1e-6)}), max_drop=0.5)
-    assert past["failed"] == ["category top-1 agreement", "category top-3 drop", "gate2 cosine mean",
-                              "gate2 cosine min", "gate2 max-abs"]
+    assert past["failed"] == ["category top-1 agreement", "category top-3 drop", "category top-1 drop",
+                              "gate2 cosine mean", "gate2 cosine min", "gate2 max-abs"]
+
+
+def test_the_top1_drop_rule_reads_labelled_images_only():
+    """Without labels the reference's top-1 is the label, so the top-1 drop is 1 - agreement: the
+    agreement rule already judges it, and the drop rule records no value."""
+    labelled = gate(report(agreement=0.997, ref1=0.9, cand1=0.894))  # 0.6 points lost
+    assert labelled["failed"] == ["category top-1 drop"]
+    assert labelled["rules"][2]["value"] == pytest.approx(0.6)
+    gained = gate(report(agreement=0.997, ref1=0.9, cand1=0.903))  # answers moved, accuracy rose
+    assert gained["passed"]
+    unlabelled = gate(report(agreement=0.996, ref1=1.0, cand1=0.996, labels="reference top-1 (no labels)"))
+    assert unlabelled["passed"] and unlabelled["rules"][2] == {
+        "rule": "category top-1 drop", "value": None, "limit": 0.3, "passed": True,
+        "detail": "no labels: the agreement rule covers it"}
+    off = GateRules(max_top1_drop=None)
+    assert "category top-1 drop" not in [c["rule"] for c in gate(report(), rules=off)["rules"]]
+    with pytest.raises(BadInput, match="max_drop -1"):
+        GateRules(max_top1_drop=-1)
 
 
 def test_outputs_without_a_rule_are_not_checked_and_every_output_is_seen():
@@ -59,11 +82,11 @@ def test_outputs_without_a_rule_are_not_checked_and_every_output_is_seen():
             "gate3": {"skipped": "not stored"},              # skipped by the evaluation
             "embedding": stats(0.5, 0.5)}                    # after both: still checked
     sec = gate(report(outputs=outs))
-    assert [c["rule"] for c in sec["rules"][2:]] == ["embedding cosine mean", "embedding cosine min"]
+    assert [c["rule"] for c in sec["rules"][3:]] == ["embedding cosine mean", "embedding cosine min"]
     assert sec["failed"] == ["embedding cosine mean", "embedding cosine min"]
     only_logits = GateRules(bounds={"logits": DEFAULT_OUTPUT_BOUNDS["logits"]})
-    assert len(gate(report(outputs=outs), rules=only_logits)["rules"]) == 2  # kind without bounds
-    assert len(gate({k: v for k, v in report().items() if k != "outputs"})["rules"]) == 2
+    assert len(gate(report(outputs=outs), rules=only_logits)["rules"]) == 3  # kind without bounds
+    assert len(gate({k: v for k, v in report().items() if k != "outputs"})["rules"]) == 3
 
 
 def test_nan_values_pass_and_are_recorded_as_none():
@@ -91,12 +114,12 @@ def test_the_error_names_every_broken_rule_and_what_to_do():
         enforce(bad, "the int8 model of m.onnx")
     msg = str(e.value)
     assert msg.startswith("the int8 model of m.onnx fails the accuracy gate on 100 images: "
-                          "category top-1 agreement 0.9 (needs >= 0.99); category top-3 drop 10 "
+                          "category top-1 agreement 0.9 (needs >= 0.995); category top-3 drop 10 "
                           "(needs <= 0.5); category_logits cosine mean 0.5 (needs >= 0.99); "
                           "category_logits cosine min 0.2 (needs >= 0.9); nothing was written. ")
     assert msg.endswith("Keep more layers in fp32 (--keep-fp32 gates first-conv heads), try another "
                         "--calib-method, calibrate on more (and more varied) images, or loosen the "
-                        "rule (--max-drop, --min-agreement)")
+                        "rule (--max-drop, --min-agreement, --max-top1-drop)")
     assert e.value.report["gate"]["failed"] == ["category top-1 agreement", "category top-3 drop",
                                                 "category_logits cosine mean",
                                                 "category_logits cosine min"]
@@ -117,7 +140,7 @@ def test_the_section_says_what_was_measured_and_flags_small_sets():
     assert {k: sec[k] for k in ("metric", "max_drop", "drop_points", "basis", "min_agreement",
                                 "failed", "enforced", "passed", "too_small")} == {
         "metric": "category top-3 accuracy", "max_drop": 0.5, "drop_points": 0.0,
-        "basis": "reference top-1 as label", "min_agreement": 0.99, "failed": [],
+        "basis": "reference top-1 as label", "min_agreement": 0.995, "failed": [],
         "enforced": True, "passed": True, "too_small": False}
     assert "note" not in sec and sec["rules"][1]["value"] is None  # NaN on one side: no comparison
     small = gate(report(n=49))
@@ -135,7 +158,7 @@ def test_kinds_by_suffix_and_rules_as_a_dict():
     assert output_kind("gated_head") == "gate" and output_kind("heatmap") is None
     rules = GateRules(max_drop=1.0, min_agreement=0.95, bounds={"logits": (0.9, 0.8, None)})
     assert rules.to_dict() == {"max_drop": 1.0, "min_agreement": 0.95, "bounds": {"logits": [0.9, 0.8, None]},
-                               "max_top1_drop": None}
+                               "max_top1_drop": 0.3}
     with pytest.raises(BadInput) as e:
         GateRules(bounds={"heatmap": (1, 1, 1)})
     assert str(e.value) == ("gate bound 'heatmap': (1, 1, 1); kinds are logits, gate, landmarks, embedding, "

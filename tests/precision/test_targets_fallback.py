@@ -130,6 +130,17 @@ def test_fallback_returns_units_in_ranked_order_within_its_budget(onnx_path, cal
     assert all(t["passed"] for t in fb["steps"][-1]["targets"].values())
     for lat in fb["latency_ms"].values():
         assert lat["fp32"] > 0 and lat["int8"] > 0 and lat["fallback"] > 0
+    # the trim: every MAC layer of the returned units tried back in int8, most MACs first; a layer
+    # that kept every target passing left the fp32 set, one that broke a rule stayed in it
+    trims = fb["trims"]
+    assert trims and [t["mac_share"] for t in trims] == sorted((t["mac_share"] for t in trims), reverse=True)
+    assert {t["node"] for t in trims if t["passed"]}.isdisjoint(fb["exclude"])
+    assert {t["node"] for t in trims if not t["passed"]} <= set(fb["exclude"])
+    for t in trims:
+        assert t["passed"] == all(r["passed"] for r in t["targets"].values())
+        assert t["fp32_share"] == pytest.approx(t["fp32_share_before"] - (t["mac_share"] if t["passed"] else 0))
+    assert fb["fp32_share"] == pytest.approx(fb["fp32_share_untrimmed"] - sum(t["mac_share"] for t in trims
+                                                                              if t["passed"]))
     meta = read_onnx_metadata(out)
     assert [t["target"] for t in meta["precision"]["targets"]] == ["onnxruntime", "openvino"]
     assert set(meta["precision"]["fp32_nodes"]) >= set(res["keep_fp32"] and fb["exclude"])
