@@ -13,7 +13,7 @@ from edgefashion.precision.accuracy import (
     topk_indices,
     topk_recall,
 )
-from edgefashion.precision.gate import AccuracyGateError, enforce, gate
+from edgefashion.precision.gate import AccuracyGateError, GateRules, enforce, gate
 
 
 def _outputs(logits, attrs=None):
@@ -86,9 +86,12 @@ def test_gate_passes_within_budget_and_fails_typed():
     cand[0, labels[0]] = 20.0                             # 1 of 200 images lost from the top 3:
     cand[0, 1:4] = 21.0                                   # 0.5 points, agreement 99.5 %
     rep = accuracy_report(_outputs(ref), _outputs(cand), labels=labels)
-    assert enforce(rep, "the int8 model", 0.5)["passed"]  # exactly at the budget passes
+    top3 = GateRules(max_top1_drop=None)  # the top-3 budget alone (that image also costs 0.5 top-1 points)
+    assert enforce(rep, "the int8 model", 0.5, top3)["passed"]  # exactly at the budget passes
+    with pytest.raises(AccuracyGateError, match=r"category top-1 drop 0\.5 \(needs <= 0\.3\)"):
+        enforce(rep, "the int8 model", 0.5)  # the default rules: the top-1 drop too
     with pytest.raises(AccuracyGateError, match=r"category top-3 drop 0\.5 \(needs <= 0\.4\)") as e:
-        enforce(rep, "the int8 model", 0.4)
+        enforce(rep, "the int8 model", 0.4, top3)
     assert isinstance(e.value, ExportError) and e.value.report["gate"]["passed"] is False
     assert enforce(rep, "x", None)["passed"]              # None: report only
     with pytest.raises(BadInput, match="max_drop -1"):
