@@ -48,3 +48,8 @@ def deprecated(old: str, new: str) -> None:
     import sys
 
     print(f"warning: {old} is deprecated and goes in the next release; use {new}", file=sys.stderr)
+
+
+def max_top1_drop_of(args) -> float | None:
+    """--max-top1-drop POINTS, where a negative value means no top-1 drop rule (quantize, compare)."""
+    return None if args.max_top1_drop < 0 else args.max_top1_drop

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from edgefashion.cli.common import add_quiet_flag, quiet_of
+from edgefashion.cli.common import add_quiet_flag, max_top1_drop_of, quiet_of
 
 
 def add_parser(sub) -> None:
@@ -46,7 +46,7 @@ def run(args) -> int:
                             progress=not quiet_of(args),
                             max_drop=None if args.no_gate else args.max_drop,
                             min_agreement=args.min_agreement,
-                            max_top1_drop=None if args.max_top1_drop < 0 else args.max_top1_drop)
+                            max_top1_drop=max_top1_drop_of(args))
     print(format_compare(report, details=args.details))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

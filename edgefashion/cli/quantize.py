@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 
-from edgefashion.cli.common import add_quiet_flag, deprecated, quiet_of
+from edgefashion.cli.common import add_quiet_flag, deprecated, max_top1_drop_of, quiet_of
 
 
 def add_parser(sub) -> None:
@@ -45,14 +45,14 @@ def add_parser(sub) -> None:
     p.add_argument("--eval-size", type=int, default=500, help="at most this many evaluation images")
     p.add_argument("--max-drop", type=float, default=0.5,
                    help="fail, writing nothing, when top-3 accuracy drops more (points; default 0.5); "
-                        "the gate also checks top-1 agreement and per-output cosine bounds")
+                        "the gate also checks top-1 agreement, the top-1 drop and per-output cosine bounds")
     p.add_argument("--min-agreement", type=float,
                    help="fail when fewer images keep the fp32 top-1 category (fraction; default 0.995; "
                         "with --qat not a rule unless given: QAT's gate limits the top-1 accuracy drop "
                         "to --max-drop instead)")
     p.add_argument("--max-top1-drop", type=float, default=0.3, metavar="POINTS",
                    help="fail when top-1 accuracy on labelled evaluation images drops more (points; "
-                        "default 0.3; -1: no rule)")
+                        "default 0.3; -1: no rule; with --qat the top-1 limit is --max-drop)")
     p.add_argument("--no-gate", action="store_true", help="report every gate rule but never fail")
     p.add_argument("--targets", metavar="LIST",
                    help="runtimes the gate runs the candidate on, comma-separated: onnxruntime, "
@@ -166,7 +166,7 @@ def options_from_args(args):
         weight_bits=args.weight_bits, fp16_io=args.fp16_io, fp16_rounding=args.fp16_rounding,
         eval_images=args.eval_images, eval_size=args.eval_size, targets=args.targets,
         max_drop=None if args.no_gate else args.max_drop, min_agreement=args.min_agreement,
-        max_top1_drop=None if args.max_top1_drop < 0 else args.max_top1_drop,
+        max_top1_drop=max_top1_drop_of(args),
         fallback=FallbackSettings(enabled=not args.no_fallback, budget=args.fallback_budget),
         self_test_images=args.self_test_images, batch_size=args.batch_size, threads=args.threads,
         progress=not quiet_of(args), report_path=args.report or "auto")

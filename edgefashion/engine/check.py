@@ -15,8 +15,9 @@ def engine_vs_onnx(onnx: str | Path, backend: Backend, images, num: int = 64, ma
                    precision: str = "fp32", batch_size: int = 8) -> dict:
     """Run the ONNX (ONNX Runtime, CPU) and the engine's ``backend`` on up to ``num`` of ``images``; -> the report.
 
-    Raises AccuracyGateError (an ExportError) when the engine loses more than ``max_drop`` points of
-    top-3 accuracy; the report is on the exception.
+    Raises AccuracyGateError (an ExportError) when the engine breaks a rule of the gate's defaults
+    (precision/gate.py: top-1 agreement, top-1 drop on labelled images, per-output bounds) or loses
+    more than ``max_drop`` points of top-3 accuracy; the report is on the exception.
     """
     from edgefashion.precision.accuracy import accuracy_report, collect_outputs
     from edgefashion.precision.calibration import (CalibrationImages, folder_labels, resolve_images,

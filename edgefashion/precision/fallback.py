@@ -18,7 +18,7 @@ and then ``run_fallback``:
    (default 25 % of the model's MACs in fp32) is left: then it refuses, with every step;
 4. once every target passes, trims (``trim``): a returned unit is a whole block, but often one of
    its layers carries the error (a depthwise conv, say) while its 1x1 convs hold the MACs. Each
-   Conv / Gemm of the returned units goes back to int8 in turn, most MACs first, and stays there
+   MAC layer (Conv, Gemm, MatMul) of the returned units goes back to int8 in turn, most MACs first, and stays there
    when every target still passes. This buys back int8 speed at no cost to the gate.
 
 This is the layer-wise sensitivity search of Polygraphy's precision debugging and of NNCF's
@@ -222,23 +222,25 @@ def run_fallback(pre: Path, exclude: list[str], settings: FallbackSettings,
     trims: list[dict] = []
     if passed and settings.trim:
         added = [n for u in returned for n in units[u] if n not in exclude]  # not the defaults' own
-        kept = _trim(kept, added, macs, share, build, judge, cand, workdir / "trim.onnx", trims, log)
+        kept = _trim(kept, added, macs, share, build, judge, cand, workdir / "trim.onnx", trims, log,
+                     settings.max_steps)
     record.update(passed=passed, exclude=kept, fp32_share=share(kept), returned=returned, trims=trims,
                   fp32_share_untrimmed=trims[0]["fp32_share_before"] if trims else share(kept))
     return record
 
 
 def _trim(kept: list[str], returned_nodes: list[str], macs: Mapping[str, int], share, build, judge,
-          cand: Path, probe: Path, trims: list[dict], log) -> list[str]:
-    """Put each MAC layer of the returned units back in int8, most MACs first, where every target
-    still passes; ``cand`` ends as the last passing candidate. Appends one record per try."""
+          cand: Path, probe: Path, trims: list[dict], log, max_tries: int) -> list[str]:
+    """Put each MAC layer of the returned units back in int8, most MACs first (at most ``max_tries``),
+    where every target still passes; ``cand`` ends as the last passing candidate. Appends one record
+    per try. The gate's slack on the evaluation images is what a kept trim spends."""
     import shutil
 
     from edgefashion.precision.target_eval import all_passed
 
     layers = sorted((n for n in dict.fromkeys(returned_nodes) if macs.get(n, 0) > 0),
                     key=lambda n: -macs[n])
-    for n in layers:
+    for n in layers[:max_tries]:
         trial = [k for k in kept if k != n]
         build(trial, probe)
         per_target = judge(probe)

@@ -4,9 +4,11 @@ the answers users read more than the rules allow fails loudly, and nothing is wr
 The rules, each checked on the same evaluation images (``GateRules`` holds the limits):
 
 - ``top1_agreement``: the candidate's category top-1 equals the reference's on at least
-  ``min_agreement`` of the images (default 99 %: one image in a hundred);
+  ``min_agreement`` of the images (default 99.5 %: one image in two hundred);
 - ``top3_drop``: the category top-3 accuracy drops by at most ``max_drop`` points (on labelled
   images, else with the reference's top-1 as the label);
+- ``top1_drop``: the category top-1 accuracy on labelled images drops by at most ``max_top1_drop``
+  points (default 0.3: one image of clothing-small's 341 validation photos);
 - per-output bounds for the outputs users read, by kind (the output's name decides it): logits,
   attention gates, landmarks, embeddings: a floor on the mean and on the minimum per-image cosine,
   and for gates (maps in [0, 1]) a ceiling on the max-abs error. The class activation map "cam" has
@@ -15,13 +17,15 @@ The rules, each checked on the same evaluation images (``GateRules`` holds the l
   cosine min 0.978 and max-abs 0.27 where the top-1 agrees, cosine 0.455 and max-abs 1.0 where it
   flipped). The report still lists its numbers.
 
-The defaults leave room over what the committed fp16 / int8 runs measured on real photos (int8
-MSFAN on clothing-small: top-1 agreement 99.7 %, logits cosine min 0.994, top-3 delta +0.3 pt;
-fp16: agreement 100 %, cosine min 0.99999). An evaluation set under ``MIN_DECISIVE_IMAGES`` images
-is flagged in the report: one disagreement there moves the agreement by more than the budget.
+The agreement and top-1 limits are issue 22's target for int8 on clothing-small; the committed
+runs meet them (int8 MSFAN: agreement 99.7 %, logits cosine min 0.994; msfan_lite after the
+fallback: 100 % on OpenVINO and ONNX Runtime; fp16: agreement 100 %, cosine min 0.99999).
+An evaluation set under ``MIN_DECISIVE_IMAGES`` images is flagged in the report: one disagreement
+there moves the agreement by more than the budget.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -69,12 +73,13 @@ class AccuracyGateError(ExportError):
         self.report = dict(report or {})
 
 
-def check_max_drop(max_drop: float | None) -> float | None:
+def check_max_drop(max_drop: float | None, name: str = "max_drop",
+                   none: str = "no gate") -> float | None:
     if max_drop is None:
         return None
     value = float(max_drop)
     if not value >= 0:  # also rejects NaN
-        raise BadInput(f"max_drop {max_drop!r} must be a number of points >= 0 (or None for no gate)")
+        raise BadInput(f"{name} {max_drop!r} must be a number of points >= 0 (or None for {none})")
     return value
 
 
@@ -97,10 +102,12 @@ class GateRules:
     # QAT retrains, so its answers agree with the fp32 model less by design: its gate judges the
     # accuracy lost instead of the agreement.
     max_top1_drop: float | None = DEFAULT_MAX_TOP1_DROP
+    # QAT: judge the top-1 drop also without labels (its only top-1 rule; agreement is not required)
+    top1_drop_without_labels: bool = False
 
     def __post_init__(self) -> None:
         check_max_drop(self.max_drop)
-        check_max_drop(self.max_top1_drop)
+        check_max_drop(self.max_top1_drop, "max_top1_drop", "no rule")
         _check_fraction("min_agreement", self.min_agreement)
         for kind, b in self.bounds.items():
             if kind not in DEFAULT_OUTPUT_BOUNDS or len(b) != 3:
@@ -140,7 +147,7 @@ def gate(report: dict, max_drop: float | None = DEFAULT_MAX_DROP, rules: GateRul
     enforced = check_max_drop(max_drop) is not None
     rules = rules or GateRules()
     if enforced:
-        rules = GateRules(float(max_drop), rules.min_agreement, rules.bounds, rules.max_top1_drop)
+        rules = dataclasses.replace(rules, max_drop=float(max_drop))
     cat = report["category"]
     ref, out = cat["reference"]["top3"], cat["candidate"]["top3"]
     drop = float("nan") if math.isnan(ref) or math.isnan(out) else 100.0 * (ref - out)
@@ -150,7 +157,7 @@ def gate(report: dict, max_drop: float | None = DEFAULT_MAX_DROP, rules: GateRul
               _rule("category top-3 drop", drop, rules.max_drop, False, f"points, {basis}")]
     if rules.max_top1_drop is not None:
         r1, o1 = cat["reference"].get("top1", math.nan), cat["candidate"].get("top1", math.nan)
-        labelled = basis == "labelled images" or rules.min_agreement <= 0.0  # QAT: its only top-1 rule
+        labelled = basis == "labelled images" or rules.top1_drop_without_labels
         drop1 = float("nan") if math.isnan(r1) or math.isnan(o1) or not labelled else 100.0 * (r1 - o1)
         checks.append(_rule("category top-1 drop", drop1, rules.max_top1_drop, False,
                             f"points, {basis}" if labelled else "no labels: the agreement rule covers it"))
@@ -159,7 +166,8 @@ def gate(report: dict, max_drop: float | None = DEFAULT_MAX_DROP, rules: GateRul
     n = int(report.get("num_images", 0))
     section = {"metric": "category top-3 accuracy", "max_drop": rules.max_drop if enforced else None,
                "drop_points": 0.0 if math.isnan(drop) else drop, "basis": basis,
-               "min_agreement": rules.min_agreement, "rules": checks, "failed": failed,
+               "min_agreement": rules.min_agreement, "max_top1_drop": rules.max_top1_drop,
+               "rules": checks, "failed": failed,
                "enforced": enforced, "passed": not enforced or not failed,
                "too_small": n < MIN_DECISIVE_IMAGES}
     if section["too_small"]:

@@ -44,7 +44,8 @@ class QuantizeOptions:
       eval_images / eval_size: the evaluation images (default: calibration images not used for
       calibration); targets: runtimes the candidate runs on (None: ``auto``'s backend plus ONNX
       Runtime); max_drop (top-3 points), min_agreement (None: 0.995; for QAT no rule),
-      max_top1_drop (top-1 points on labelled images, 0.3; None: no rule), or every limit in
+      max_top1_drop (top-1 points on labelled images, 0.3; None: no rule; QAT limits the top-1
+      drop to max_drop instead), or every limit in
       ``rules``; max_drop None reports but never refuses; fallback: int8 layer fallback (None or
       True: on with defaults, False: off, or FallbackSettings); self_test_images: the reference
       set embedded in the file.
@@ -83,7 +84,7 @@ class QuantizeOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_drop", check_max_drop(self.max_drop))
-        object.__setattr__(self, "max_top1_drop", check_max_drop(self.max_top1_drop))
+        object.__setattr__(self, "max_top1_drop", check_max_drop(self.max_top1_drop, "max_top1_drop", "no rule"))
         if self.fp16_rounding not in FP16_ROUNDINGS:
             raise BadInput(f"fp16 rounding {self.fp16_rounding!r} must be {', '.join(FP16_ROUNDINGS)}")
         if self.weight_bits is not None and int(self.weight_bits) not in q8.WEIGHT_BITS:

@@ -67,7 +67,7 @@ def qat_rules(opts: QuantizeOptions) -> GateRules:
     agreement is reported, not required (unless min_agreement says otherwise), and the top-1
     accuracy may drop at most ``max_drop`` points; the top-3 drop and output bounds stay."""
     drop = DEFAULT_MAX_DROP if opts.max_drop is None else opts.max_drop
-    return GateRules(drop, opts.min_agreement or 0.0, max_top1_drop=drop)
+    return GateRules(drop, opts.min_agreement or 0.0, max_top1_drop=drop, top1_drop_without_labels=True)
 
 
 def _val_images(data: str | Path) -> list[Path]:

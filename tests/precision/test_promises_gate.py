@@ -73,8 +73,14 @@ def test_the_top1_drop_rule_reads_labelled_images_only():
         "detail": "no labels: the agreement rule covers it"}
     off = GateRules(max_top1_drop=None)
     assert "category top-1 drop" not in [c["rule"] for c in gate(report(), rules=off)["rules"]]
-    with pytest.raises(BadInput, match="max_drop -1"):
+    with pytest.raises(BadInput, match=r"max_top1_drop -1 must be .* \(or None for no rule\)"):
         GateRules(max_top1_drop=-1)
+    # an agreement rule switched off (0) does not turn the drop rule on for unlabelled images; QAT's does
+    loose = GateRules(min_agreement=0.0)
+    unl = report(agreement=0.99, ref1=1.0, cand1=0.99, labels="reference top-1 (no labels)")
+    assert gate(unl, rules=loose)["passed"]
+    qat_like = GateRules(min_agreement=0.0, max_top1_drop=0.5, top1_drop_without_labels=True)
+    assert gate(unl, rules=qat_like)["failed"] == ["category top-1 drop"]
 
 
 def test_outputs_without_a_rule_are_not_checked_and_every_output_is_seen():
@@ -158,7 +164,7 @@ def test_kinds_by_suffix_and_rules_as_a_dict():
     assert output_kind("gated_head") == "gate" and output_kind("heatmap") is None
     rules = GateRules(max_drop=1.0, min_agreement=0.95, bounds={"logits": (0.9, 0.8, None)})
     assert rules.to_dict() == {"max_drop": 1.0, "min_agreement": 0.95, "bounds": {"logits": [0.9, 0.8, None]},
-                               "max_top1_drop": 0.3}
+                               "max_top1_drop": 0.3, "top1_drop_without_labels": False}
     with pytest.raises(BadInput) as e:
         GateRules(bounds={"heatmap": (1, 1, 1)})
     assert str(e.value) == ("gate bound 'heatmap': (1, 1, 1); kinds are logits, gate, landmarks, embedding, "

@@ -81,7 +81,7 @@ def test_int8_of_a_trained_model_keeps_its_answers(trained_onnx, clothing_small,
     res = quantize_onnx(trained_onnx, tmp_path / "m.int8.onnx", "int8", calib=calib,
                         eval_images=val_photos, progress=False, calib_cache=None,
                         activations="uint8",
-                        min_agreement=0.95, max_drop=3.0)  # the gate itself enforces the bounds
+                        min_agreement=0.95, max_drop=3.0, max_top1_drop=3.0)  # the gate enforces these
     acc = res["accuracy"]
     assert acc["num_images"] == 100 and acc["category"]["labels"].startswith("known")
     assert acc["category"]["top1_agreement"] >= 0.95

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from edgefashion.cli.common import max_top1_drop_of
 from edgefashion.cli.main import build_parser
 from edgefashion.cli.quantize import options_from_args
 from edgefashion.errors import BadInput
@@ -40,11 +41,15 @@ def test_gate_rules_follow_max_drop_min_agreement_or_the_given_rules():
     assert opts.gate_rules is given and opts.gate_max_drop == 2.0
     off = QuantizeOptions(max_drop=None, rules=given)  # the gate reports, never refuses
     assert not off.enforced and off.gate_max_drop is None
+    assert QuantizeOptions().gate_rules.max_top1_drop == 0.3 and DEFAULT_MIN_AGREEMENT == 0.995
+    assert QuantizeOptions(max_top1_drop=None).gate_rules.max_top1_drop is None
+    assert QuantizeOptions(max_top1_drop=1.0).gate_rules.max_top1_drop == 1.0
 
 
 def test_qat_gate_needs_no_agreement_unless_asked():
     assert qat_rules(QuantizeOptions()).min_agreement == 0.0
     assert qat_rules(QuantizeOptions(max_drop=1.0)).max_top1_drop == 1.0
+    assert qat_rules(QuantizeOptions()).top1_drop_without_labels  # its only top-1 rule
     assert qat_rules(QuantizeOptions(min_agreement=0.97)).min_agreement == 0.97
 
 
@@ -66,6 +71,14 @@ def test_the_cli_flags_make_the_record():
     assert opts.max_drop is None and opts.calib_cache is None and opts.weight_bits == 7
     assert not opts.fallback_settings.enabled and opts.fallback_settings.budget == 0.1
     assert not opts.progress and opts.report_path == "auto"
+    assert opts.max_top1_drop == 0.3  # the default
+    no_rule = build_parser().parse_args(["quantize", "m.onnx", "--max-top1-drop", "-1"])
+    assert options_from_args(no_rule).max_top1_drop is None
+    for cmd in (["compare", "a.onnx", "b.onnx", "--images", "x/"], ["quantize", "m.onnx"]):
+        assert max_top1_drop_of(build_parser().parse_args([*cmd, "--max-top1-drop", "-1"])) is None
+        assert max_top1_drop_of(build_parser().parse_args(cmd)) == 0.3
+    one = build_parser().parse_args(["quantize", "m.onnx", "--max-top1-drop", "1", "--min-agreement", "0.98"])
+    assert options_from_args(one).gate_rules == GateRules(0.5, 0.98, max_top1_drop=1.0)
 
 
 def test_the_summary_of_a_fallback_that_only_switched_the_calibration_method():
