@@ -15,7 +15,9 @@ and then ``run_fallback``:
 3. returns the units to fp32 in that order, one at a time, re-running the full gate on every target
    after each (a unit whose return does not bring the answers closer to fp32, i.e. raise the summed
    top-1 agreement, goes back to int8), until all pass, or until no unit that fits the ``budget``
-   (default 25 % of the model's MACs in fp32) is left: then it refuses, with every step;
+   (default 25 % of the model's MACs in fp32) is left. Off a plateau (no single unit helps: close
+   calls that any int8 noise flips) one last step returns every other unit at once, when the budget
+   allows it; if that fails too it refuses, with every step;
 4. once every target passes, trims (``trim``): a returned unit is a whole block, but often one of
    its layers carries the error (a depthwise conv, say) while its 1x1 convs hold the MACs. Each
    MAC layer (Conv, Gemm, MatMul) of the returned units goes back to int8 in turn, most MACs first, and stays there
@@ -216,9 +218,25 @@ def run_fallback(pre: Path, exclude: list[str], settings: FallbackSettings,
         if step["kept"]:  # a unit whose return moves nothing (or worse) stays int8
             kept, best = trial, score
     passed = bool(steps and steps[-1]["passed"])
+    returned = [s["unit"] for s in steps if s["kept"] or s["passed"]]
+    if not passed:  # off a plateau: every other unit at once when the budget allows, then the trim
+        rest = [u for u in units if u not in returned]
+        trial = list(dict.fromkeys([*kept, *(n for u in rest for n in units[u])]))
+        if rest and share(trial) <= settings.budget + 1e-12:
+            build(trial, cand)
+            per_target = judge(cand)
+            step = {"unit": f"all {len(rest)} other units", "units": rest, "fp32_share": share(trial),
+                    "passed": all_passed(per_target), "kept": False,
+                    "targets": {t: _summary(rep) for t, rep in per_target.items()}}
+            steps.append(step)
+            log(f"fallback step {len(steps)}: the other {len(rest)} units to fp32 at once (fp32 MACs "
+                f"{step['fp32_share']:.1%}): " + ", ".join(
+                    f"{t} agreement {v['top1_agreement']:.4f}{'' if v['passed'] else ' FAIL'}"
+                    for t, v in step["targets"].items()))
+            if step["passed"]:
+                passed, kept, returned = True, trial, [*returned, *rest]
     if not passed and steps:
         build(kept, cand)  # the best state found, for the record
-    returned = [s["unit"] for s in steps if s["kept"] or s["passed"]]
     trims: list[dict] = []
     if passed and settings.trim:
         added = [n for u in returned for n in units[u] if n not in exclude]  # not the defaults' own

@@ -218,3 +218,53 @@ def test_the_fallback_follows_a_failing_map_rule_not_only_the_logits():
     far = {"category_logits": ref["category_logits"], "gate3": ref["gate3"] + 0.4}
     assert drift(ref, far) == pytest.approx(drift(ref, near))      # logits alone cannot tell them apart
     assert drift(ref, far, {"gate3": 0.5}) > drift(ref, near, {"gate3": 0.5}) + 0.6
+
+
+def _chain(tmp_path, widths=(4, 8, 16)):
+    """Three conv units /b.0 -> /b.1 -> /b.2, each with more MACs than the one before."""
+    nodes, inits, c, x = [], [], 3, "x"
+    for i, w in enumerate(widths):
+        inits.append(numpy_helper.from_array(np.zeros((w, c, 3, 3), np.float32), f"w{i}"))
+        nodes.append(helper.make_node("Conv", [x, f"w{i}"], [f"y{i}"], name=f"/b.{i}/Conv", pads=[1, 1, 1, 1]))
+        c, x = w, f"y{i}"
+    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, [1, c, 8, 8])], inits)
+    path = tmp_path / "chain.onnx"
+    onnx.save(helper.make_model(g), str(path))
+    return path
+
+
+def test_off_a_plateau_every_other_unit_at_once_then_the_trim(tmp_path):
+    """No single unit helps (the answers flip unless /b.0 and /b.1 are both fp32): the ranked steps
+    cannot pass, the step that returns every other unit at once does when the budget allows, and the
+    trim then puts back the one layer the gate does not need. With a budget too small for that step
+    the fallback refuses, as before."""
+    import json
+
+    from edgefashion.precision.fallback import run_fallback
+
+    needed = {"/b.0/Conv", "/b.1/Conv"}
+
+    def build(exclude, path):
+        path.write_text(json.dumps(sorted(exclude)))
+
+    def judge(path):
+        ok = needed <= set(json.loads(path.read_text()))
+        rep = _report(1.0 if ok else 0.95, 0.1)
+        rep["category"]["delta_points"] = {"top1": 0.0 if ok else -5.0, "top3": 0.0}
+        return {"ort": rep, "ov": rep}
+
+    pre = _chain(tmp_path)
+    # the drift never moves (a plateau): no unit has an effect, so no ranked step is tried
+    record = run_fallback(pre, [], FallbackSettings(budget=1.0), build, judge, lambda path: 1.0,
+                          tmp_path, lambda m: None)
+    assert record["passed"] and record["steps"][-1]["unit"] == "all 3 other units"
+    assert record["fp32_share_untrimmed"] == pytest.approx(1.0)
+    assert [t["node"] for t in record["trims"]] == ["/b.2/Conv", "/b.1/Conv", "/b.0/Conv"]  # most MACs first
+    assert [t["passed"] for t in record["trims"]] == [True, False, False]
+    assert set(record["exclude"]) == needed
+    assert set(json.loads((tmp_path / "fallback.onnx").read_text())) == needed  # the file is the trimmed one
+    small = run_fallback(pre, [], FallbackSettings(budget=0.5), build, judge, lambda path: 1.0,
+                         tmp_path, lambda m: None)
+    assert not small["passed"] and small["trims"] == []
+    assert not any(s["unit"].startswith("all ") for s in small["steps"])
