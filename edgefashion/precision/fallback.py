@@ -20,8 +20,9 @@ and then ``run_fallback``:
    allows it; if that fails too it refuses, with every step;
 4. once every target passes, trims (``trim``): a returned unit is a whole block, but often one of
    its layers carries the error (a depthwise conv, say) while its 1x1 convs hold the MACs. Each
-   MAC layer (Conv, Gemm, MatMul) of the returned units goes back to int8 in turn, most MACs first, and stays there
-   when every target still passes. This buys back int8 speed at no cost to the gate.
+   MAC layer (Conv, Gemm, MatMul) of the returned units goes back to int8 in turn, most MACs first,
+   and stays there when every target still passes. This buys back int8 speed within the gate (a
+   kept trim may spend its slack on the evaluation images).
 
 This is the layer-wise sensitivity search of Polygraphy's precision debugging and of NNCF's
 accuracy-controlled quantization (which ranks by the same kind of rebuild), done here on the ONNX
@@ -206,11 +207,10 @@ def run_fallback(pre: Path, exclude: list[str], settings: FallbackSettings,
         per_target = judge(cand)
         score = gate_score(per_target)
         step = {"unit": r["unit"], "fp32_share": share(trial), "passed": all_passed(per_target),
-                "kept": score > best, "targets": {t: _summary(rep) for t, rep in per_target.items()}}
+                "kept": score > best, "targets": _summaries(per_target)}
         steps.append(step)
         log(f"fallback step {len(steps)}: {r['unit']} to fp32 (fp32 MACs {step['fp32_share']:.1%}): "
-            + ", ".join(f"{t} agreement {s['top1_agreement']:.4f}{'' if s['passed'] else ' FAIL'}"
-                        for t, s in step["targets"].items())
+            + _agreements(step["targets"])
             + ("" if step["kept"] or step["passed"] else "; no better, put back in int8"))
         if step["passed"]:
             kept = trial
@@ -227,12 +227,10 @@ def run_fallback(pre: Path, exclude: list[str], settings: FallbackSettings,
             per_target = judge(cand)
             step = {"unit": f"all {len(rest)} other units", "units": rest, "fp32_share": share(trial),
                     "passed": all_passed(per_target), "kept": False,
-                    "targets": {t: _summary(rep) for t, rep in per_target.items()}}
+                    "targets": _summaries(per_target)}
             steps.append(step)
             log(f"fallback step {len(steps)}: the other {len(rest)} units to fp32 at once (fp32 MACs "
-                f"{step['fp32_share']:.1%}): " + ", ".join(
-                    f"{t} agreement {v['top1_agreement']:.4f}{'' if v['passed'] else ' FAIL'}"
-                    for t, v in step["targets"].items()))
+                f"{step['fp32_share']:.1%}): " + _agreements(step["targets"]))
             if step["passed"]:
                 passed, kept, returned = True, trial, [*returned, *rest]
     if not passed and steps:
@@ -265,10 +263,8 @@ def _trim(kept: list[str], returned_nodes: list[str], macs: Mapping[str, int], s
         ok = all_passed(per_target)
         trims.append({"node": n, "mac_share": macs[n] / max(1, sum(macs.values())), "passed": ok,
                       "fp32_share_before": share(kept), "fp32_share": share(trial if ok else kept),
-                      "targets": {t: _summary(rep) for t, rep in per_target.items()}})
-        log(f"fallback trim: {n} back to int8: "
-            + ", ".join(f"{t} agreement {s['top1_agreement']:.4f}{'' if s['passed'] else ' FAIL'}"
-                        for t, s in trims[-1]["targets"].items())
+                      "targets": _summaries(per_target)})
+        log(f"fallback trim: {n} back to int8: " + _agreements(trims[-1]["targets"])
             + ("; kept in int8" if ok else "; stays fp32"))
         if ok:
             kept = trial
@@ -278,7 +274,7 @@ def _trim(kept: list[str], returned_nodes: list[str], macs: Mapping[str, int], s
 
 def gate_score(per_target: Mapping[str, Mapping]) -> float:
     """Higher is closer to passing: minus each broken rule's excess in units of what the rule
-    allows (a fraction floor such as agreement 0.99 or cosine 0.98: of 1 - floor; a ceiling such as
+    allows (a fraction floor such as agreement 0.995 or cosine 0.98: of 1 - floor; a ceiling such as
     a map's max-abs or a top-3 drop: of the ceiling), then the summed top-1 agreement, ties broken
     by the logits cosine."""
     score = 0.0
@@ -296,6 +292,16 @@ def _excess(rule: Mapping) -> float:
     if value < limit and 0 < limit < 1:  # a floor on a fraction (agreement, cosine)
         return (limit - value) / (1 - limit)
     return abs(value - limit) / max(abs(limit), 1e-6)
+
+
+def _summaries(per_target: Mapping[str, Mapping]) -> dict:
+    return {t: _summary(rep) for t, rep in per_target.items()}
+
+
+def _agreements(summaries: Mapping[str, Mapping]) -> str:
+    """"openvino agreement 0.9971, onnxruntime agreement 0.9941 FAIL": a step's line in the log."""
+    return ", ".join(f"{t} agreement {s['top1_agreement']:.4f}{'' if s['passed'] else ' FAIL'}"
+                     for t, s in summaries.items())
 
 
 def _summary(report: Mapping) -> dict:

@@ -36,6 +36,10 @@ DEFAULT_MAX_DROP = 0.5        # points of category top-3 accuracy
 DEFAULT_MIN_AGREEMENT = 0.995  # category top-1 agreement with the reference (<= 1 flip in 200)
 DEFAULT_MAX_TOP1_DROP = 0.3    # points of category top-1 accuracy, on labelled images only
 MIN_DECISIVE_IMAGES = 50      # below this the report says the set is too small to decide
+# what a refused precision step can do next (enforce here, quantize's refusal on every target)
+REMEDY = ("keep more layers in fp32 (--keep-fp32 gates first-conv heads), try another --calib-method, "
+          "calibrate on more (and more varied) images, or loosen the rule (--max-drop, --min-agreement, "
+          "--max-top1-drop)")
 
 # kind -> (cosine mean floor, cosine min floor, max-abs ceiling or None)
 DEFAULT_OUTPUT_BOUNDS: dict[str, tuple[float, float, float | None]] = {
@@ -190,7 +194,5 @@ def enforce(report: dict, what: str, max_drop: float | None = DEFAULT_MAX_DROP,
         broken = "; ".join(_describe(c) for c in section["rules"] if not c["passed"])
         raise AccuracyGateError(
             f"{what} fails the accuracy gate on {report['num_images']} images: {broken}; nothing "
-            "was written. Keep more layers in fp32 (--keep-fp32 gates first-conv heads), try another "
-            "--calib-method, calibrate on more (and more varied) images, or loosen the rule "
-            "(--max-drop, --min-agreement, --max-top1-drop)", report)
+            f"was written. {REMEDY[0].upper()}{REMEDY[1:]}", report)
     return section

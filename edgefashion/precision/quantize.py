@@ -29,7 +29,7 @@ from edgefashion.precision import calibration as cal
 from edgefashion.precision import int8 as q8
 from edgefashion.precision import target_eval as te
 from edgefashion.precision import targets as tg
-from edgefashion.precision.gate import AccuracyGateError
+from edgefashion.precision.gate import REMEDY, AccuracyGateError
 from edgefashion.precision.options import QuantizeOptions
 from edgefashion.runtime import selftest
 from edgefashion.runtime.backends.base import check_model_file
@@ -304,9 +304,7 @@ def _refuse_unless_passed(per_target: dict, what: str, result: dict) -> None:
               "target_reports": per_target, "fallback": fb}
     raise AccuracyGateError(
         f"{what} fails the accuracy gate on {report['num_images']} images: {'; '.join(broken)}; "
-        f"nothing was written.{tried} keep more layers in fp32 (--keep-fp32 gates first-conv heads), "
-        "try another --calib-method, calibrate on more (and more varied) images, or loosen the rule "
-        "(--max-drop, --min-agreement, --max-top1-drop)", report)
+        f"nothing was written.{tried} {REMEDY}", report)
 
 
 def _image_sets(precision: str, opts: QuantizeOptions) -> tuple[list, list, str]:
