@@ -44,10 +44,14 @@ def train(data: str, out: Path, seed: int, minutes: float, extra: list[str]) -> 
     subprocess.run(cmd, check=True)
     s = json.loads((out / "train_summary.json").read_text())
     first = s["history"][0] if s["history"] and s["history"][0].get("epoch") == 0 else None
+    tuned = [r for r in s["history"] if r.get("epoch") and "phase" not in r and "val" in r]
+    wise = {str(r["wise_ft_alpha"]): r["val"] for r in s["history"] if r.get("phase") == "WiSE-FT"}
     return {"seed": seed, "command": " ".join(cmd[2:]), "wall_s": round(time.monotonic() - t0, 1),
             "cpu_s": round(cpu_seconds() - c0, 1), "epochs": s["epochs"], "stopped": s["stopped"],
             "best_epoch": s.get("best_epoch"), "val": s["best_val"],
             "heads_only_val": first.get("val") if first else None,
+            "last_epoch_val": tuned[-1]["val"] if tuned else None,
+            "wise_ft_val": wise, "best_wise_ft_alpha": s.get("best_wise_ft_alpha"),
             "tuned_thresholds": s.get("tuned_thresholds")}
 
 
@@ -72,7 +76,8 @@ def _pick(rep: dict | None, key: str) -> float:
 
 def summarise(runs: list[dict], probe_rep: dict | None) -> dict:
     """Per row (category when the data has categories, each exclusive group, their mean): the
-    seeds' top-1, mean, sd, the heads-only epoch's mean, the probe's and the majority share."""
+    seeds' top-1, mean, sd, the heads-only epoch's mean, the last fine-tuned epoch's mean and each
+    WiSE-FT point's (no selection in those three), the probe's and the majority share."""
     first = runs[0]["val"]
     names = list(group_top1(first))
     with_cat = first.get("num_categories", 1) > 1
@@ -80,11 +85,16 @@ def summarise(runs: list[dict], probe_rep: dict | None) -> dict:
     for k in (["category"] if with_cat else []) + names + ["mean of groups"]:
         vals = np.array([_pick(r["val"], k) for r in runs])
         heads = np.array([_pick(r["heads_only_val"], k) for r in runs])
+        last = np.array([_pick(r.get("last_epoch_val"), k) for r in runs])
+        alphas = sorted({a for r in runs for a in r.get("wise_ft_val", {})}, key=float)
+        wise = {a: float(np.mean([_pick(r["wise_ft_val"].get(a), k) for r in runs])) for a in alphas}
         maj = first["groups"][k]["majority_share"] if k in names else first.get(
             "group_majority_mean", np.nan) if k == "mean of groups" else np.nan
         out[k] = {"edgefashion": vals.tolist(), "mean": float(vals.mean()),
                   "sd": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0,
                   "heads_only_mean": None if np.isnan(heads).all() else float(np.nanmean(heads)),
+                  "last_epoch_mean": None if np.isnan(last).all() else float(np.nanmean(last)),
+                  "wise_ft_means": wise,
                   "probe": _pick(probe_rep, k), "majority": float(maj)}
     return out
 

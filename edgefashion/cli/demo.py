@@ -61,7 +61,8 @@ def run(args) -> int:
         print(f"   note: width {args.width} has no pretrained weights; training from scratch")
     _step(f"2/5 fine-tuning {args.model} ({pretrained or 'from scratch'}, {args.input_size}px) "
           f"for up to {args.epochs} epochs / {args.minutes} min")
-    model, preprocess = build_model(args.model, schema, opts, args.input_size, pretrained)
+    model, preprocess = build_model(args.model, schema, opts, args.input_size, pretrained,
+                                    seed=args.seed)
     cfg = recipe_config(bool(pretrained), attributes=schema.num_attributes > 0,
                         epochs=args.epochs, batch_size=32,
                         max_minutes=args.minutes, threads=args.threads, seed=args.seed)

@@ -58,6 +58,9 @@ def add_parser(sub) -> None:
     rec.add_argument("--freeze-bn", action=argparse.BooleanOptionalAction, default=None,
                      help="keep the pretrained backbone's batch-norm statistics (eval mode; "
                      "the default when fine-tuning on data with attribute groups)")
+    rec.add_argument("--wise-ft", metavar="ALPHAS",
+                     help="after the head fit and fine-tuning, score these weight-space points "
+                     "(1-a)*heads-only + a*fine-tuned on validation, e.g. 0.25,0.5,0.75; 'none' = off")
     rec.add_argument("--attribute-loss", choices=["grouped", "paper"],
                      help="grouped (default): softmax cross-entropy per exclusive group, "
                      "--multilabel-loss for the other groups, each group's loss normalised; paper: "
@@ -143,7 +146,7 @@ def run(args) -> int:
                          parse_options(args.model_opt))
     opts = with_schema_options(args.model, schema, opts)  # e.g. multibranch: a head per group
     model, preprocess = build_model(args.model, schema, opts, args.input_size, args.pretrained,
-                                    args.allow_download)
+                                    args.allow_download, seed=args.seed)
     print(f"recipe: {recipe_summary(cfg)}", flush=True)
     if args.unlabelled and not args.semi_supervised:
         raise BadInput("--unlabelled belongs to semi-supervised training; add --semi-supervised")
@@ -193,13 +196,28 @@ def train_config(args, attributes: bool = False):
         freeze_layers=args.freeze_layers, warmup=args.warmup, min_lr_ratio=args.min_lr_ratio,
         label_smoothing=args.label_smoothing, augment=args.augment, ema=args.ema,
         lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma,
-        head_epochs=args.head_epochs, freeze_bn=args.freeze_bn,
+        head_epochs=args.head_epochs, freeze_bn=args.freeze_bn, wise_ft=wise_ft_of(args.wise_ft),
         attribute_loss=args.attribute_loss, multilabel_loss=args.multilabel_loss,
         w_category=args.w_category,
         w_attributes=args.w_attributes,
         unknown_labels=tuple(int(v) for v in args.unknown_labels.split(",")),
         max_minutes=args.max_minutes, max_steps=args.max_steps, num_workers=args.workers,
         threads=args.threads, seed=args.seed, device=args.device, progress=not quiet_of(args))
+
+
+def wise_ft_of(text: str | None) -> tuple[float, ...] | None:
+    """--wise-ft: None (the recipe's), () for 'none', else the comma-separated weights."""
+    from edgefashion.errors import BadInput
+
+    if text is None:
+        return None
+    if text.strip().lower() in ("none", "off", ""):
+        return ()
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise BadInput(f"--wise-ft {text!r} must be comma-separated weights in (0, 1), e.g. "
+                       "0.25,0.5,0.75, or 'none'") from None
 
 
 def _same(a, b) -> bool:

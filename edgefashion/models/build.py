@@ -47,11 +47,18 @@ def with_schema_options(name: str, schema, opts: dict) -> dict:
 
 
 def build_model(name: str, schema, opts: dict, input_size: int, pretrained: str | None,
-                allow_download: bool = False):
+                allow_download: bool = False, seed: int | None = None):
     """-> (model, PreprocessConfig); with ``pretrained`` the backbone starts from those weights
-    and the preprocessing uses the mean / std they were trained with."""
+    and the preprocessing uses the mean / std they were trained with. ``seed``: torch's RNG is
+    seeded with it first, so the new layers' initialisation (heads, attention gates) repeats;
+    without it two runs of one training seed start from different models."""
+    import torch
+
     from edgefashion.models.registry import create_model
     from edgefashion.runtime.preprocess import PreprocessConfig
+
+    if seed is not None:
+        torch.manual_seed(int(seed))
 
     if not pretrained:
         model = create_model(name, schema.num_categories, schema.num_attributes, **opts)

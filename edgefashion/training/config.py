@@ -47,6 +47,7 @@ class TrainConfig:
     ema: float = 0.0                # EMA decay of the weights (0 = off); validated and saved
     head_epochs: int = 0            # LP-FT: epochs fitting the heads on cached frozen features first
     freeze_bn: bool = False         # the backbone's batch norms keep their pretrained statistics
+    wise_ft: tuple[float, ...] = ()  # after head_epochs: points (1-a)*heads-only + a*fine-tuned scored
     attribute_loss: str = "grouped"  # "grouped": softmax per exclusive group; "paper": weighted BCE
     multilabel_loss: str = "asymmetric"  # multi-label groups under "grouped": asymmetric / focal / bce
     w_category: float = 1.0
@@ -63,6 +64,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "unknown_labels", tuple(int(u) for u in self.unknown_labels))
+        object.__setattr__(self, "wise_ft", tuple(float(a) for a in self.wise_ft))
         if self.epochs < 1 or self.batch_size < 1:
             raise BadInput(f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1")
         if self.lr <= 0 or not 0 < self.lr_gamma <= 1 or self.lr_step_epochs < 1:
@@ -91,6 +93,9 @@ class TrainConfig:
                            f"{self.ema} be 0 (off) or a decay in [0.5, 1), e.g. 0.998")
         if self.head_epochs < 0:
             raise BadInput(f"head_epochs {self.head_epochs} must be >= 0 (0 = off)")
+        if any(not 0 < a < 1 for a in self.wise_ft):
+            raise BadInput(f"wise_ft {self.wise_ft} must hold weights strictly between 0 and 1 "
+                           "(0 is the heads-only model and 1 the fine-tuned one, both scored anyway)")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise BadInput(f"max_minutes {self.max_minutes} must be > 0")
         if not set(self.unknown_labels) <= {0, -1}:
@@ -99,6 +104,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["unknown_labels"] = list(self.unknown_labels)
+        d["wise_ft"] = list(self.wise_ft)
         return d
 
     @classmethod

@@ -8,7 +8,8 @@
 - ``paper``: MSFAN's Adam 1e-4 divided by 10 every 2 epochs, flip only, the paper's weighted BCE
   for the attributes (``--schedule paper``).
 - ``finetune`` on data with attribute groups adds ``ATTRIBUTE_FINETUNE`` (LP-FT's head fit, garment-
-  keeping crops, frozen batch-norm statistics, an EMA).
+  keeping crops, frozen batch-norm statistics, an EMA, WiSE-FT's weight-space points between the
+  head fit and the fine-tuned model scored on validation).
 
 ``recipe_config(pretrained, schedule, **overrides)``: overrides that are None are left to the recipe.
 """
@@ -36,7 +37,8 @@ RECIPES: dict[str, dict] = {
 # first, crops that keep the garment whole and no saturation jitter, the backbone's ImageNet
 # batch-norm statistics kept (16-photo batches of 200-600 photos replaced them within an epoch), and
 # an EMA of the weights validated and saved
-ATTRIBUTE_FINETUNE = {"head_epochs": 40, "augment": "attributes", "freeze_bn": True, "ema": 0.98}
+ATTRIBUTE_FINETUNE = {"head_epochs": 40, "augment": "attributes", "freeze_bn": True, "ema": 0.98,
+                      "wise_ft": (0.25, 0.5, 0.75)}
 
 
 def recipe_name(pretrained: bool, schedule: str | None = None) -> str:
@@ -71,4 +73,5 @@ def recipe_summary(cfg: TrainConfig) -> str:
     return (f"{cfg.optimizer} lr {cfg.lr:g} (backbone x{cfg.backbone_lr_mult:g}{layers}), warm-up "
             f"{cfg.warmup:.0%} then cosine to {cfg.min_lr_ratio:g}x, label smoothing "
             f"{cfg.label_smoothing:g}, augment {cfg.augment}, ema {cfg.ema or 'off'}, head epochs "
-            f"{cfg.head_epochs}, attribute loss {cfg.attribute_loss}")
+            f"{cfg.head_epochs}, attribute loss {cfg.attribute_loss}"
+            + (f", WiSE-FT points {', '.join(f'{a:g}' for a in cfg.wise_ft)}" if cfg.wise_ft else ""))

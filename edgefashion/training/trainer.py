@@ -29,6 +29,7 @@ from edgefashion.losses.attribute_groups import GroupedAttributeLoss, training_s
 from edgefashion.losses.multitask import build_loss, training_forward
 from edgefashion.training.optim import add_group, build_optimizer
 from edgefashion.training.schedule import LRSchedule
+from edgefashion.training.weight_average import interpolate, snapshot
 
 
 class Trainer:
@@ -48,6 +49,7 @@ class Trainer:
         self.ema: ModelEMA | None = None
         self.epoch, self.step, self.best, self.history = 0, 0, -1.0, []
         self._pending_opt_state, self._pending_ema, self.loss_fn = None, None, None
+        self._heads_state: dict | None = None  # the model after the head fit (WiSE-FT's start)
 
     # ------------------------------------------------------------------ resume
     def resume(self, path: str | Path) -> None:
@@ -64,18 +66,20 @@ class Trainer:
         scores = [v for v in scores if not math.isnan(v)]
         self.best = max(scores) if scores else float(st.get("best", -1.0))
 
-    def _save(self, name: str) -> Path:
-        """last.pt: the trained weights (+ the EMA's in train_state); best.pt: the validated ones."""
+    def _save(self, name: str, model: torch.nn.Module | None = None) -> Path:
+        """last.pt: the trained weights (+ the EMA's in train_state); best.pt: the validated ones
+        (``model``: another validated model, e.g. a WiSE-FT point)."""
         state = {"optimizer": self.opt.state_dict(),
                  "epoch": self.epoch, "step": self.step, "best": self.best,
                  "history": self.history, "config": self.cfg.to_dict(),
                  "loss": self.loss_fn.state_dict() if self.loss_fn is not None else None}
-        model = self.model
+        given, model = model, self.model
         if self.ema is not None:
             if name == "best.pt":
                 model = self.ema.module
             else:
                 state["ema"] = self.ema.state_dict()
+        model = given if given is not None else model
         return save_checkpoint(self.out_dir / name, model, self.schema, self.preprocess, state)
 
     def eval_model(self) -> torch.nn.Module:
@@ -119,6 +123,8 @@ class Trainer:
                     self._save("best.pt")
             self._save("last.pt")
             _log(record, self.schema.num_categories)
+        if val_samples and cfg.wise_ft and self._heads_state is not None and self.epoch > 0:
+            self._wise_ft(val_samples)
         if not val_samples:
             self._save("best.pt")
         best = self._best_record()
@@ -126,11 +132,29 @@ class Trainer:
         return {"epochs": self.epoch, "steps": self.step, "stopped": stopped or "done",
                 "seconds": time.monotonic() - start, "history": self.history,
                 "best_score": self.best, "best_metric": self.best_metric,
-                "best_epoch": best.get("epoch"),
+                "best_epoch": best.get("epoch"), "best_wise_ft_alpha": best.get("wise_ft_alpha"),
                 "best_category_top1": best.get("val", {}).get("category_top1", math.nan),
                 "best_val": best.get("val", {}), "attribute_loss": self.cfg.attribute_loss,
                 "softmax_groups": list(self.schema.softmax_groups), "tuned_thresholds": tuned,
                 "checkpoint": str(self.out_dir / "best.pt")}
+
+    def _wise_ft(self, val_samples: Sequence) -> None:
+        """Score points between the heads-on-frozen-features model and the fine-tuned one
+        (training.weight_average) on validation, as the epochs are; best.pt keeps the best."""
+        end = snapshot(self.eval_model())
+        model = copy.deepcopy(self.eval_model())
+        for alpha in self.cfg.wise_ft:
+            model.load_state_dict(interpolate(self._heads_state, end, alpha))
+            record = {"epoch": self.epoch, "step": self.step, "phase": "WiSE-FT",
+                      "wise_ft_alpha": alpha, "lr": 0.0, "loss": float("nan"),
+                      "val": evaluate_model(model, val_samples, self.schema, self.preprocess,
+                                            batch_size=self.cfg.batch_size, device=self.device)}
+            self.history.append(record)
+            score = self.score(record["val"])
+            if not math.isnan(score) and score > self.best:
+                self.best = score
+                self._save("best.pt", model)
+            _log(record, self.schema.num_categories)
 
     # ------------------------------------------------------------------ model selection
     best_metric = "selection_score"
@@ -263,6 +287,7 @@ class Trainer:
             self.best = score if not math.isnan(score) else self.best
         if self.ema is not None:  # the average starts from the fitted heads
             self.ema = ModelEMA(self.model, self.cfg.ema)
+        self._heads_state = snapshot(self.model)
         if val_samples:
             self._save("best.pt")
         self.history.append(record)
@@ -294,4 +319,8 @@ def _log(record: dict, num_categories: int) -> None:
         if "attribute_map" in val:
             extra += f"  attr mAP {val['attribute_map']:.3f}"
         extra += f"  score {selection_score(val, num_categories):.3f}"
+    if record.get("phase") == "WiSE-FT":
+        print(f"WiSE-FT alpha {record['wise_ft_alpha']:g} (heads-only -> epoch {record['epoch']}):"
+              f"{extra}", flush=True)
+        return
     print(f"epoch {record['epoch']}: loss {record['loss']:.4f}  lr {record['lr']:.2g}{extra}", flush=True)

@@ -113,13 +113,14 @@ def test_fine_tuning_on_attribute_data_adds_the_attribute_recipe():
 
     plain = recipe_config(True)
     assert (plain.head_epochs, plain.augment, plain.freeze_bn, plain.ema) == (0, "strong", False, 0.0)
+    assert plain.wise_ft == ()  # WiSE-FT starts from the head fit, which plain fine-tuning has not
     attrs = recipe_config(True, attributes=True)
     for key, value in ATTRIBUTE_FINETUNE.items():
         assert getattr(attrs, key) == value
     assert recipe_config(True, attributes=True, augment="strong", head_epochs=0).augment == "strong"
     assert recipe_config(False, attributes=True).head_epochs == 0  # scratch: nothing pretrained
     paper = recipe_config(True, "paper", attributes=True)
-    assert paper.attribute_loss == "paper" and paper.head_epochs == 0
+    assert paper.attribute_loss == "paper" and paper.head_epochs == 0 and paper.wise_ft == ()
     assert plain.attribute_loss == "grouped"
 
 
