@@ -25,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -79,12 +78,8 @@ def latency(src: Path, files: dict[str, Path], targets: list[str], eval_paths: l
             threads: int | None, rounds: int = 3) -> dict:
     meta = read_onnx_metadata(src)
     x = te.EvalImages.load(eval_paths[:1], preprocess_from_metadata(meta), None).batches[0]
-    # files interleaved over rounds, the median of the rounds' medians: a slow spell of this shared
-    # VM lands on every file of a round instead of on one
-    every = {"fp32": src, **files}
-    runs = [{t: {name: te.p50_ms(path, t, x, threads, iters) for name, path in every.items()}
-             for t in targets} for _ in range(rounds)]
-    return {t: {name: float(np.median([r[t][name] for r in runs])) for name in every} for t in targets}
+    every = {"fp32": src, **files}  # interleaved over rounds (target_eval.interleaved_p50_ms)
+    return {t: te.interleaved_p50_ms(every, t, x, threads, iters, rounds) for t in targets}
 
 
 def main(argv=None) -> int:

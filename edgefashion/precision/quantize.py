@@ -245,9 +245,9 @@ def _fall_back(result: dict, cand: Path, per_target: dict, rebuild, judge, ref: 
     final = tmp / "fallback.onnx"
     if not record["passed"]:  # the refusal reports the closest state the search reached
         return cand, (judge(final) if any(s_["kept"] for s_ in record["steps"]) else per_target)
-    record["latency_ms"] = {t: {name: te.p50_ms(path, t, images.batches[0][:1], threads, iters=100)
-                                for name, path in (("fp32", src), ("int8", cand), ("fallback", final))}
-                            for t in per_target}
+    files = {"fp32": src, "int8": cand, "fallback": final}
+    record["latency_ms"] = {t: te.interleaved_p50_ms(files, t, images.batches[0][:1], threads,
+                                                     iters=50, rounds=3) for t in per_target}
     for lat in record["latency_ms"].values():
         gain = lat["fp32"] - lat["int8"]
         lat["speedup_kept"] = (lat["fp32"] - lat["fallback"]) / gain if gain > 0 else None

@@ -90,17 +90,27 @@ def run_outputs(path: str | Path, target: str, images: EvalImages, threads: int 
         p.backend.close()
 
 
-def p50_ms(path: str | Path, target: str, x: np.ndarray, threads: int | None = None,
-           iters: int = 30) -> float:
-    """Median wall time (ms) of one ``infer`` of the preprocessed batch ``x`` on ``target``, after a
-    warm-up: the latency the fallback trades (a comparison within one run, not a benchmark)."""
+def interleaved_p50_ms(paths: Mapping[str, str | Path], target: str, x: np.ndarray,
+                       threads: int | None = None, iters: int = 30, rounds: int = 3) -> dict[str, float]:
+    """name -> p50 (ms) of each file on ``target``: every file opened once, then ``rounds`` rounds
+    that time each in turn; the median of a file's round medians. Timed one after another, a slow
+    spell of a shared machine lands on one file and turns the ratio; interleaved, it lands on every
+    file of a round."""
     from edgefashion.timing import percentile, time_calls
 
-    p = open_target(path, target, threads)
+    if rounds < 1 or iters < 1:
+        raise ValueError(f"rounds ({rounds}) and iters ({iters}) must be >= 1")
+    opened = {name: open_target(path, target, threads) for name, path in paths.items()}
     try:
-        return percentile(time_calls(lambda: p.infer(x), warmup=5, iters=iters), 50)
+        per_round = {name: [] for name in opened}
+        for r in range(rounds):
+            for name, p in opened.items():
+                per_round[name].append(percentile(time_calls(lambda: p.infer(x), warmup=5 if r == 0 else 2,
+                                                             iters=iters), 50))
+        return {name: float(np.median(v)) for name, v in per_round.items()}
     finally:
-        p.backend.close()
+        for p in opened.values():
+            p.backend.close()
 
 
 def evaluate_targets(ref: Mapping[str, np.ndarray], cand: str | Path, targets: Sequence[str],
