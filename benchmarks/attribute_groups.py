@@ -87,7 +87,7 @@ def summarise(runs: list[dict], probe_rep: dict | None) -> dict:
         heads = np.array([_pick(r["heads_only_val"], k) for r in runs])
         last = np.array([_pick(r.get("last_epoch_val"), k) for r in runs])
         alphas = sorted({a for r in runs for a in r.get("wise_ft_val", {})}, key=float)
-        wise = {a: float(np.mean([_pick(r["wise_ft_val"].get(a), k) for r in runs])) for a in alphas}
+        wise = {a: float(np.mean([_pick(r.get("wise_ft_val", {}).get(a), k) for r in runs])) for a in alphas}
         maj = first["groups"][k]["majority_share"] if k in names else first.get(
             "group_majority_mean", np.nan) if k == "mean of groups" else np.nan
         out[k] = {"edgefashion": vals.tolist(), "mean": float(vals.mean()),

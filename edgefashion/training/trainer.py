@@ -73,13 +73,10 @@ class Trainer:
                  "epoch": self.epoch, "step": self.step, "best": self.best,
                  "history": self.history, "config": self.cfg.to_dict(),
                  "loss": self.loss_fn.state_dict() if self.loss_fn is not None else None}
-        given, model = model, self.model
-        if self.ema is not None:
-            if name == "best.pt":
-                model = self.ema.module
-            else:
-                state["ema"] = self.ema.state_dict()
-        model = given if given is not None else model
+        if self.ema is not None and name != "best.pt":
+            state["ema"] = self.ema.state_dict()
+        if model is None:
+            model = self.eval_model() if name == "best.pt" else self.model
         return save_checkpoint(self.out_dir / name, model, self.schema, self.preprocess, state)
 
     def eval_model(self) -> torch.nn.Module:
@@ -146,7 +143,7 @@ class Trainer:
         for alpha in self.cfg.wise_ft:
             model.load_state_dict(interpolate(self._heads_state, end, alpha))
             record = {"epoch": self.epoch, "step": self.step, "phase": "WiSE-FT",
-                      "wise_ft_alpha": alpha, "lr": 0.0, "loss": float("nan"),
+                      "wise_ft_alpha": alpha, "lr": None, "loss": None,  # nothing trained
                       "val": evaluate_model(model, val_samples, self.schema, self.preprocess,
                                             batch_size=self.cfg.batch_size, device=self.device)}
             self.history.append(record)
