@@ -1,4 +1,5 @@
-"""Teacher-student on real photos: student alone vs teacher vs distilled student vs distilled + flip TTA.
+"""Teacher-student on real photos: student alone vs teacher vs distilled student vs distilled + flip TTA
+(and, with ``--configs ... semi``, the semi-supervised student taught by the same kind of teacher).
 
     python benchmarks/distill.py ../shared/data/clothing-small --teacher efficientnet-lite2 \\
         --minutes 28 --seeds 0 1 2 --runs runs/distill --json benchmarks/results/distill_clothing.json
@@ -11,6 +12,9 @@ printed and recorded):
 
 - "student":   train DATA --model msfan_lite --pretrained efficientnet-lite0 --max-minutes M
 - "distilled": the same + --teacher SPEC (the teacher is fine-tuned inside the same M minutes)
+- "semi":      the same + --teacher SPEC --semi-supervised --unlabelled DIR (the teacher pseudo-labels
+  DIR's photos for the student; e.g. ``--extra "--max-train 300" --unlabelled DATA/train``: a tenth
+  of the training photos labelled, all of them unlabelled)
 
 A run folder that already holds a train_summary.json written by the identical command (its
 command.json) is reused, not retrained. Each best.pt is evaluated on the validation split (category
@@ -41,9 +45,11 @@ STUDENT = ["--model", "msfan_lite", "--pretrained", "efficientnet-lite0"]
 
 
 def train_command(data: Path, config: str, seed: int, minutes: float, teacher: str, out: Path,
-                  extra: list[str]) -> list[str]:
+                  extra: list[str], unlabelled: Path | None = None) -> list[str]:
     cmd = ["edgefashion", "train", str(data), *STUDENT, "--max-minutes", f"{minutes:g}",
            "--seed", str(seed), "--quiet", "-o", str(out), *extra]
+    if config == "semi":
+        return cmd + ["--teacher", teacher, "--semi-supervised", "--unlabelled", str(unlabelled)]
     return cmd + (["--teacher", teacher] if config == "distilled" else [])
 
 
@@ -137,7 +143,8 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=28)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--configs", nargs="+", default=["student", "distilled"],
-                    choices=["student", "distilled"])
+                    choices=["student", "distilled", "semi"])
+    ap.add_argument("--unlabelled", type=Path, help="semi: the unlabelled photos (a folder)")
     ap.add_argument("--runs", type=Path, default=Path("runs/distill"))
     ap.add_argument("--extra", default="", help="more train flags for every run, one string")
     ap.add_argument("--iters", type=int, default=100, help="latency: calls per variant")
@@ -146,6 +153,8 @@ def main(argv=None) -> int:
                     help="earlier results of this script (same data, minutes, teacher and configs) whose "
                          "runs join the summary, e.g. another seed measured in an earlier session")
     args = ap.parse_args(argv)
+    if "semi" in args.configs and not args.unlabelled:
+        ap.error("--configs semi needs --unlabelled DIR")
 
     from edgefashion.data.splits import load_split
 
@@ -154,7 +163,8 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         for config in args.configs:
             out = args.runs / f"{config}_s{seed}"
-            cmd = train_command(args.data, config, seed, args.minutes, args.teacher, out, args.extra.split())
+            cmd = train_command(args.data, config, seed, args.minutes, args.teacher, out, args.extra.split(),
+                                args.unlabelled)
             record = run_training(cmd, out)
             summary = json.loads((out / "train_summary.json").read_text())
             row = {**record, "epochs": summary["epochs"], "minutes": round(summary["seconds"] / 60, 2),
@@ -175,9 +185,10 @@ def main(argv=None) -> int:
         rows = [runs[f"{config}_s{s}"] for s in seeds]
         table[config] = {f"{v}_{m}": mean_sd([r["val"][v][m] for r in rows])
                          for v in ("plain", "flip_tta") for m in ("top1", "top3")}
-        if config == "distilled":
-            table["teacher"] = {f"{v}_{m}": mean_sd([r["teacher"]["val"][v][m] for r in rows])
-                                for v in ("plain", "flip_tta") for m in ("top1", "top3")}
+        if config in ("distilled", "semi"):
+            name = "teacher" if config == "distilled" else "semi_teacher"
+            table[name] = {f"{v}_{m}": mean_sd([r["teacher"]["val"][v][m] for r in rows])
+                           for v in ("plain", "flip_tta") for m in ("top1", "top3")}
     payload = {"benchmark": "distill", "command": " ".join(sys.argv), "data": str(args.data),
                "validation_images": len(val), "minutes": args.minutes, "teacher": args.teacher,
                "seeds": seeds, "summary": table, "runs": runs,
