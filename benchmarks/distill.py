@@ -103,8 +103,9 @@ def latency(ckpt: Path, photo: Path, iters: int) -> dict:
     out = {}
     for tta, path in files.items():
         for target in ("onnxruntime", "openvino:bf16"):
-            code = ("import sys, numpy as np; from edgefashion.precision.target_eval import p50_ms; "
-                    "print(p50_ms(sys.argv[1], sys.argv[2], np.load(sys.argv[3]), iters=int(sys.argv[4])))")
+            code = ("import sys, numpy as np; from edgefashion.precision.target_eval import interleaved_p50_ms; "
+                    "print(interleaved_p50_ms({'f': sys.argv[1]}, sys.argv[2], np.load(sys.argv[3]), "
+                    "iters=int(sys.argv[4]), rounds=1)['f'])")
             res = subprocess.run([sys.executable, "-c", code, str(path), target,
                                   str(ckpt.with_name("latency_input.npy")), str(iters)],
                                  check=True, capture_output=True, text=True)
