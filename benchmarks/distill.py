@@ -42,6 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import write_result  # noqa: E402
 
 STUDENT = ["--model", "msfan_lite", "--pretrained", "efficientnet-lite0"]
+# run in a fresh process per variant: argv = ONNX file, target, saved input (.npy), calls -> p50 ms
+LATENCY_SNIPPET = ("import sys, numpy as np; from edgefashion.precision.target_eval import interleaved_p50_ms; "
+                   "print(interleaved_p50_ms({'f': sys.argv[1]}, sys.argv[2], np.load(sys.argv[3]), "
+                   "iters=int(sys.argv[4]), rounds=1)['f'])")
 
 
 def train_command(data: Path, config: str, seed: int, minutes: float, teacher: str, out: Path,
@@ -103,10 +107,7 @@ def latency(ckpt: Path, photo: Path, iters: int) -> dict:
     out = {}
     for tta, path in files.items():
         for target in ("onnxruntime", "openvino:bf16"):
-            code = ("import sys, numpy as np; from edgefashion.precision.target_eval import interleaved_p50_ms; "
-                    "print(interleaved_p50_ms({'f': sys.argv[1]}, sys.argv[2], np.load(sys.argv[3]), "
-                    "iters=int(sys.argv[4]), rounds=1)['f'])")
-            res = subprocess.run([sys.executable, "-c", code, str(path), target,
+            res = subprocess.run([sys.executable, "-c", LATENCY_SNIPPET, str(path), target,
                                   str(ckpt.with_name("latency_input.npy")), str(iters)],
                                  check=True, capture_output=True, text=True)
             key = f"{target.replace(':', '_')}{'_tta' if tta == 'flip' else ''}_p50_ms"
