@@ -25,7 +25,11 @@ def add_parser(sub) -> None:
                    choices=["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"],
                    help="installed ImageNet weights package")
     p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--seed", type=int, default=0, help="cross-validation folds' shuffle")
+    p.add_argument("--seed", type=int, default=0,
+                   help="cross-validation folds' shuffle, and --max-train's draw")
+    p.add_argument("--max-train", type=int,
+                   help="fit on at most N training images, drawn as `train --max-train N --seed S` "
+                        "draws them (the baseline beside a few-label run)")
     p.add_argument("--batch-size", type=int, default=32, help="feature extraction batch")
     p.add_argument("-o", "--out", default="runs/baseline",
                    help="folder for report.json, report.png and outputs.npz")
@@ -36,7 +40,7 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from edgefashion.data.splits import load_split, resolve_split
+    from edgefashion.data.splits import load_split, resolve_split, subsample
     from edgefashion.cli.evaluate import format_report
     from edgefashion.training.evaluate import evaluate_outputs, save_report
     from edgefashion.training.probe import ProbeConfig, fit_probe, probe_outputs
@@ -47,6 +51,7 @@ def run(args) -> int:
     cfg = ProbeConfig(backbone=args.backbone, input_size=args.input_size, batch_size=args.batch_size,
                       seed=args.seed)
     schema, train = load_split(args.data, "train", args.layout)
+    train = subsample(train, args.max_train, args.seed)
     split = resolve_split(args.val or args.data, args.split, args.layout)
     _, evaluated = load_split(args.val or args.data, split, args.layout, schema=schema)
     print(f"linear probe on {args.backbone} features ({args.input_size} px): fitting {len(train)} "

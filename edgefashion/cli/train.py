@@ -115,7 +115,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from edgefashion.config_dict import parse_options
-    from edgefashion.data.splits import load_split
+    from edgefashion.data.splits import load_split, subsample
     from edgefashion.errors import BadInput, DatasetError
     from edgefashion.models.build import build_model, model_options, with_schema_options
     from edgefashion.training import Trainer
@@ -135,10 +135,7 @@ def run(args) -> int:
         from edgefashion.data.keypoints import attach_keypoints
 
         train, val = attach_keypoints(train, args.keypoints), attach_keypoints(val, args.keypoints)
-    if args.max_train:
-        import random
-
-        train = random.Random(args.seed).sample(train, min(args.max_train, len(train)))
+    train = subsample(train, args.max_train, args.seed)
     cfg = train_config(args, attributes=schema.num_attributes > 0)
     opts = model_options(args.model, {"width": args.width, "input_size": args.input_size,
                                       "batch_norm": args.batch_norm or None,

@@ -86,3 +86,15 @@ def _read_all_folders(root: Path, schema=None):
         schema, got = data.read_folders(folder, schema=schema, split=s)
         samples.extend(got)
     return schema, samples
+
+
+def subsample(samples: list, n: int | None, seed: int) -> list:
+    """At most ``n`` of the samples, drawn with ``seed`` (``train --max-train``; ``baseline
+    --max-train`` with the same seed fits the probe on the same photos). None or 0: all of them."""
+    import random
+
+    if not n:
+        return samples
+    if n < 0:
+        raise DatasetError(f"--max-train {n} must be a positive number of training images")
+    return random.Random(seed).sample(samples, min(n, len(samples)))

@@ -131,3 +131,32 @@ def _fine_schema(root):
     from edgefashion.data import read_fine_attr
 
     return read_fine_attr(root, "val")[0]
+
+
+def test_cli_baseline_max_train_fits_the_photos_train_draws(tmp_path, capsys):
+    """`baseline --max-train 60 --seed 3` fits the 60 photos `train --max-train 60 --seed 3` trains on."""
+    from edgefashion.cli.main import main
+    from edgefashion.data.splits import load_split, subsample
+
+    root = data_dir("deepfashion-fine-attr")
+    pytest.importorskip("timm")
+    out = tmp_path / "few"
+    assert main(["baseline", str(root), "--input-size", "64", "--threads", "1", "--max-train", "60",
+                 "--seed", "3", "-o", str(out)]) == 0
+    assert "fitting 60 training images" in capsys.readouterr().out
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["baseline"]["train_images"] == 60 and rep["num_images"] == 50
+    _, train = load_split(root, "train")
+    drawn = subsample(train, 60, 3)
+    assert len({s.path for s in drawn}) == 60 and drawn == subsample(train, 60, 3)
+    assert drawn != subsample(train, 60, 4) and subsample(train, 0, 3) is train
+    assert subsample(train, 10_000, 3) != train and sorted(s.path for s in subsample(
+        train, 10_000, 3)) == sorted(s.path for s in train)   # all of them, shuffled
+
+
+def test_max_train_below_one_is_refused():
+    from edgefashion.data.splits import subsample
+    from edgefashion.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="--max-train -5"):
+        subsample(list(range(10)), -5, 0)
