@@ -83,6 +83,16 @@ def test_normalise_cam_floor():
     assert noise.max() < 1e-3
 
 
+def test_normalise_cam_is_stable_under_int8_sized_errors():
+    """A 2 x 2 map whose positive peak is 0.5 % of its magnitude: an error of 1 % of the magnitude
+    (int8 rounding) flips the peak's sign. The output moves by at most 0.1 (error / floor); with a
+    1e-3 floor it went from 1 to 0, the one-off QAT export check failure (max abs 0.999)."""
+    raw = torch.tensor([[[[-10.0, -4.0], [0.05, -7.0]]]])
+    moved = raw + torch.tensor([[[[0.1, -0.1], [-0.1, 0.1]]]])
+    assert (normalise_cam(raw) - normalise_cam(moved)).abs().max() <= 0.1 / (0.1 * 10) + 1e-6
+    assert (normalise_cam(raw, 1e-3) - normalise_cam(moved, 1e-3)).abs().max() > 0.99
+
+
 def test_cam_source_follows_the_heads():
     assert tiny().cam_source == "category" and "cam" not in tiny(cam="none").output_names
     assert tiny(cam=False).cfg.cam == "none" and tiny(cam=True).cfg.cam == "auto"   # --model-opt
