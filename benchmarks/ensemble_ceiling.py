@@ -25,31 +25,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import write_result  # noqa: E402
 
 
-def category_probs(checkpoint: str, samples, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """-> (softmax of the category logits (N, C), true categories (N,)) of one checkpoint."""
+def category_probs(checkpoint: str, samples, schema, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """-> (softmax of the category logits (N, C), true categories (N,)) of one checkpoint; BadInput
+    when its categories are not the data's, in the data's order."""
     import torch
 
+    from edgefashion.errors import BadInput
     from edgefashion.models.checkpoint import load_checkpoint
     from edgefashion.training.evaluate import collect_model_outputs
 
     model, info = load_checkpoint(checkpoint)
+    if list(info["schema"].category_names) != list(schema.category_names):
+        raise BadInput(f"{checkpoint} answers {list(info['schema'].category_names)}, the data has "
+                       f"{list(schema.category_names)}: ensembles need the same categories in one order")
     outs = collect_model_outputs(model, samples, info["preprocess"], batch)
     return torch.from_numpy(outs["category_logits"]).softmax(1).numpy(), outs["categories"]
 
 
 def made_by(checkpoint: str) -> list[str] | None:
-    """The command that wrote the checkpoint, from the command.json benchmarks/distill.py leaves in
-    its run folder (a teacher's best.pt sits one folder down, in teacher/)."""
+    """The command of the run that wrote the checkpoint, from the command.json benchmarks/distill.py
+    leaves in its run folder. A teacher's best.pt sits one folder down, in teacher/: the command is
+    the distillation run's, which trained that teacher first."""
     import json
 
-    for folder in Path(checkpoint).resolve().parents[:2]:
+    here = Path(checkpoint).resolve().parent
+    for folder in (here, here.parent):
         if (folder / "command.json").is_file():
             return json.loads((folder / "command.json").read_text()).get("command")
     return None
 
 
 def top_k(probs: np.ndarray, y: np.ndarray, k: int) -> float:
-    return float(np.mean((np.argsort(-probs, 1)[:, :k] == y[:, None]).any(1)))
+    from edgefashion.training.metrics import topk_accuracy
+
+    return topk_accuracy(probs, y, k)
 
 
 def ensembles(probs: dict[str, np.ndarray], y: np.ndarray) -> list[dict]:
@@ -92,7 +101,7 @@ def main() -> int:
     probs, y = {}, None
     singles = []
     for c in args.checkpoints:
-        probs[c], y = category_probs(c, samples, args.batch)
+        probs[c], y = category_probs(c, samples, schema, args.batch)
         singles.append({"checkpoint": c, "made_by": made_by(c), "top1": top_k(probs[c], y, 1),
                         "top3": top_k(probs[c], y, 3)})
         print(f"{c}: top-1 {singles[-1]['top1']:.1%}  top-3 {singles[-1]['top3']:.1%}", flush=True)

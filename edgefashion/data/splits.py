@@ -90,7 +90,8 @@ def _read_all_folders(root: Path, schema=None):
 
 def subsample(samples: list, n: int | None, seed: int) -> list:
     """At most ``n`` of the samples, drawn with ``seed`` (``train --max-train``; ``baseline
-    --max-train`` with the same seed fits the probe on the same photos). None or 0: all of them."""
+    --max-train`` with the same seed fits the probe on the same photos; QAT's calibration images).
+    None or 0: all of them."""
     import random
 
     if not n:

@@ -59,9 +59,10 @@ def normalise_cam(cam: torch.Tensor, floor: float = 0.1) -> torch.Tensor:
     """cam: (N, 1, h, w) -> its positive part divided by its maximum, in [0, 1].
 
     The divisor is at least ``floor`` times the map's largest magnitude, so a map whose positive
-    part is small next to its negative part stays dim instead of being blown up: an error e in the
-    raw map (int8 rounding: about 1 % of its magnitude) moves the output by at most e / floor of the
-    magnitude, where a 1e-3 floor let one rounding flip a whole 2 x 2 map from 0 to 1.
+    part is small next to its negative part stays dim instead of being blown up: an error of e times
+    the map's magnitude (int8 rounding: e about 0.01) moves the output by at most about 2 e / floor
+    (the peak and the divisor both move), where a 1e-3 floor let one rounding flip a whole 2 x 2 map
+    from 0 to 1.
     """
     pos = torch.relu(cam)
     top = pos.amax(dim=(2, 3), keepdim=True)

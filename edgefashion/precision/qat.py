@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgefashion.data.splits import subsample
 from edgefashion.errors import BadInput, DatasetError, ModelFileError
 from edgefashion.precision import qat_modelopt as qm
 from edgefashion.training.trainer import Trainer, freeze_batch_norms
@@ -48,7 +48,8 @@ MAX_EPOCHS = 1000  # "as many as the time budget allows"
 # fraction of the logits' scale; top-1 must agree on every check image): ONNX Runtime computes the same
 # function in fp32, but where an int8 activation lies at half a step the other kernel order can round
 # it the other way, which moved logits by up to 0.4 % and the normalised maps by up to 0.14 (a 2 x 2
-# cam) on the tiny test model (tests/precision/test_qat.py). 0.25 is the int8 self-test's bound on
+# cam, with normalise_cam's earlier 1e-3 floor; now at most about 2 x error / 0.1) on the tiny test
+# model (tests/precision/test_qat.py). 0.25 is the int8 self-test's bound on
 # maps (runtime/selftest.py); a wrong scale, axis or zero point breaks the top-1 agreement.
 EXPORT_TOLERANCE = 0.25
 NOT_A_CHECKPOINT = "QAT needs the PyTorch checkpoint (best.pt) the ONNX was exported from"
@@ -86,7 +87,7 @@ def qat_finetune(checkpoint: str | Path, data: str | Path, out_dir: str | Path, 
     raw, prep, schema = info["raw"], info["preprocess"], info["schema"]
     keep = list(int8_defaults({"model": raw["model"], "model_config": raw["model_config"]})["keep_fp32"]
                 if keep_fp32 is None else keep_fp32)
-    calib = random.Random(seed).sample(train, min(calib_images, len(train)))
+    calib = subsample(train, calib_images, seed)
     log(f"calibrating int8 ranges (max) on {len(calib)} training images; fp32: {', '.join(keep) or 'none'}")
     placed = qm.insert_quantizers(model, keep, _batches(calib, prep, batch_size), weight_bits)
     top1 = {"fp32": _val_top1(load_checkpoint(checkpoint)[0], val_samples, info, batch_size),

@@ -98,7 +98,8 @@ def _pick_gate(prediction: Prediction, gate: GateArg) -> np.ndarray | None:
         if gate not in prediction.gates:
             raise BadInput(f"gate {gate!r} is not in this prediction; it has {sorted(prediction.gates)}")
         g = np.asarray(prediction.gates[gate], np.float32)
-        # the cam is already scaled by its maximum: min-max would inflate a flat one
+        # the cam is already scaled (by its peak, or more where the peak is small: a dim map stays
+        # dim); min-max would inflate a flat one
         return np.clip(g, 0.0, 1.0) if gate == DEFAULT_MAP else _normalise(g)
     g = np.asarray(gate, np.float32)
     if g.ndim == 3 and g.shape[0] == 1:

@@ -46,3 +46,15 @@ def test_made_by_reads_the_run_folders_command(tmp_path):
     assert made_by(str(run / "best.pt")) == ["edgefashion", "train", "DATA"]
     assert made_by(str(run / "teacher" / "best.pt")) == ["edgefashion", "train", "DATA"]
     assert made_by(str(tmp_path / "elsewhere" / "best.pt")) is None
+
+
+def test_a_checkpoint_with_other_categories_is_refused(tiny_ckpt):
+    import pytest
+
+    from benchmarks.ensemble_ceiling import category_probs
+    from edgefashion.errors import BadInput
+    from edgefashion.labels import LabelSchema
+
+    other = LabelSchema.simple(["c1", "c0", "c2", "c3", "c4", "c5"], {})   # same names, other order
+    with pytest.raises(BadInput, match="same categories in one order"):
+        category_probs(str(tiny_ckpt), [], other, 8)

@@ -84,13 +84,19 @@ def test_normalise_cam_floor():
 
 
 def test_normalise_cam_is_stable_under_int8_sized_errors():
-    """A 2 x 2 map whose positive peak is 0.5 % of its magnitude: an error of 1 % of the magnitude
-    (int8 rounding) flips the peak's sign. The output moves by at most 0.1 (error / floor); with a
-    1e-3 floor it went from 1 to 0, the one-off QAT export check failure (max abs 0.999)."""
-    raw = torch.tensor([[[[-10.0, -4.0], [0.05, -7.0]]]])
-    moved = raw + torch.tensor([[[[0.1, -0.1], [-0.1, 0.1]]]])
-    assert (normalise_cam(raw) - normalise_cam(moved)).abs().max() <= 0.1 / (0.1 * 10) + 1e-6
-    assert (normalise_cam(raw, 1e-3) - normalise_cam(moved, 1e-3)).abs().max() > 0.99
+    """An error of 1 % of a 2 x 2 map's magnitude (int8 rounding) moves the output by at most about
+    2 x 0.01 / floor = 0.2 (the peak and the divisor both move). With a 1e-3 floor, one that flips
+    a small peak's sign took the map from 1 to 0: what a one-off QAT export check failure (max abs
+    0.999) looked like."""
+    small_peak = torch.tensor([[[[-10.0, -4.0], [0.05, -7.0]]]])
+    assert (normalise_cam(small_peak) - normalise_cam(small_peak + torch.tensor(
+        [[[[0.1, -0.1], [-0.1, 0.1]]]]))).abs().max() <= 0.05 + 1e-6
+    assert (normalise_cam(small_peak, 1e-3) - normalise_cam(small_peak + torch.tensor(
+        [[[[0.1, -0.1], [-0.1, 0.1]]]]), 1e-3)).abs().max() > 0.99
+    two_peaks = torch.tensor([[[[-10.0, 1.0], [1.0, -5.0]]]])   # the peak moves too
+    moved = (normalise_cam(two_peaks) - normalise_cam(two_peaks + torch.tensor(
+        [[[[0.0, 0.1], [-0.1, 0.0]]]]))).abs().max()
+    assert 0.1 < moved <= 2 * 0.01 / 0.1 + 1e-6
 
 
 def test_cam_source_follows_the_heads():

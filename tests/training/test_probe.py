@@ -133,8 +133,9 @@ def _fine_schema(root):
     return read_fine_attr(root, "val")[0]
 
 
-def test_cli_baseline_max_train_fits_the_photos_train_draws(tmp_path, capsys):
-    """`baseline --max-train 60 --seed 3` fits the 60 photos `train --max-train 60 --seed 3` trains on."""
+def test_cli_baseline_max_train_fits_the_shared_draw(tmp_path, capsys):
+    """`baseline --max-train 60 --seed 3` fits 60 photos drawn by ``subsample``, the helper `train
+    --max-train` draws with too (one place, so the probe and the run see the same photos)."""
     from edgefashion.cli.main import main
     from edgefashion.data.splits import load_split, subsample
 
