@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import write_result  # noqa: E402
+from edgefashion.training.metrics import topk_accuracy as top_k  # noqa: E402
 
 
 def category_probs(checkpoint: str, samples, schema, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,12 +54,6 @@ def made_by(checkpoint: str) -> list[str] | None:
         if (folder / "command.json").is_file():
             return json.loads((folder / "command.json").read_text()).get("command")
     return None
-
-
-def top_k(probs: np.ndarray, y: np.ndarray, k: int) -> float:
-    from edgefashion.training.metrics import topk_accuracy
-
-    return topk_accuracy(probs, y, k)
 
 
 def ensembles(probs: dict[str, np.ndarray], y: np.ndarray) -> list[dict]:

@@ -155,7 +155,7 @@ def test_cli_baseline_max_train_fits_the_shared_draw(tmp_path, capsys):
         train, 10_000, 3)) == sorted(s.path for s in train)   # all of them, shuffled
 
 
-def test_max_train_below_one_is_refused():
+def test_negative_max_train_is_refused():
     from edgefashion.data.splits import subsample
     from edgefashion.errors import DatasetError
 
