@@ -5,7 +5,8 @@ from edgefashion.runtime.backends.base import BACKEND_HELP
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("evaluate", help="category top-k accuracy and attribute top-k recall")
+    p = sub.add_parser("evaluate", help="category top-k; each attribute group's top-1 / macro-F1 "
+                                        "(or mAP) beside its majority share")
     p.add_argument("model", help="checkpoint (.pt), ONNX (.onnx) or engine")
     p.add_argument("--data", required=True, help="dataset root (DeepFashion-C layout or folders)")
     p.add_argument("--split", choices=["train", "val", "test", "all"],

@@ -85,9 +85,9 @@ def render(preds, fmt: str, top_k: int) -> str:
 
 
 def _row(p, top_k: int) -> dict:
-    if not p.ok:
-        return {"image": p.source, "category": "ERROR", "score": "", "top-k": str(p.error),
-                "attributes": ""}
+    if not p.ok:  # the error in the last column, which the table never clips
+        return {"image": p.source, "category": "ERROR", "score": "", "top-k": "",
+                "attributes": str(p.error)}
     top = ", ".join(f"{n} {s:.2f}" for n, s in p.category.top(top_k))
     answers = {g: f"{v} {s:.2f}" for g, (v, s) in p.groups.items()}  # exclusive groups' answers
     attrs = "; ".join(f"{g}: {answers[g] if g in answers else ', '.join(v)}"
@@ -97,19 +97,26 @@ def _row(p, top_k: int) -> dict:
 
 
 def table(rows: list[dict]) -> str:
+    """Columns left-aligned, at most 60 characters wide, except the last (the attributes, or an
+    error), which is written whole; an image path is clipped from the left (its file name stays),
+    other cells from the right."""
     if not rows:
         return "(no images)\n"
     cols = list(rows[0])
-    width = {c: min(60, max(len(c), *(len(str(r[c])) for r in rows))) for c in cols}
-    line = "  ".join(c.ljust(width[c]) for c in cols)
-    out = [line, "  ".join("-" * width[c] for c in cols)]
+    width = {c: min(60, max(len(c), *(len(str(r[c])) for r in rows))) for c in cols[:-1]}
+    width[cols[-1]] = max(len(cols[-1]), *(len(str(r[cols[-1]])) for r in rows))
+    line = "  ".join(c.ljust(width[c]) for c in cols).rstrip()
+    out = [line, "  ".join("-" * min(60, width[c]) for c in cols)]
     for r in rows:
-        out.append("  ".join(_clip(str(r[c]), width[c]).ljust(width[c]) for c in cols))
+        cells = [_clip(str(r[c]), width[c], left=c == "image").ljust(width[c]) for c in cols[:-1]]
+        out.append("  ".join(cells + [str(r[cols[-1]])]).rstrip())
     return "\n".join(out) + "\n"
 
 
-def _clip(s: str, n: int) -> str:
-    return s if len(s) <= n else "..." + s[-(n - 3):]
+def _clip(s: str, n: int, left: bool = False) -> str:
+    if len(s) <= n:
+        return s
+    return "..." + s[-(n - 3):] if left else s[:n - 3] + "..."
 
 
 def save_visualisations(preds, out_dir: str | Path, preprocess=None) -> int:
