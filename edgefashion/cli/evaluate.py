@@ -62,7 +62,21 @@ def format_report(rep: dict) -> str:
         lines.append(f"landmark normalized distance: overall {nd['overall']:.4f}  ({parts})")
     if "jaccard_accuracy" in rep:
         lines.append(f"attribute groups, sample-level Jaccard accuracy: {_pct(rep['jaccard_accuracy'])}")
+    lines += format_calibration(rep)
     return "\n".join(lines)
+
+
+def format_calibration(rep: dict) -> list[str]:
+    """How far the top answer's score is from how often it is right (ECE), and the NLL, with the
+    model's temperatures and as trained (T = 1)."""
+    cal = rep.get("calibration")
+    if not cal:
+        return []
+    lines = [f"{'scores of':<16} {'temperature':>11} {'ECE':>7} {'at T=1':>7} {'NLL':>7} {'at T=1':>7}"]
+    for head, c in cal.items():
+        lines.append(f"{head:<16} {c['temperature']:>11.2f} {_pct(c['ece']):>7} {_pct(c['ece_raw']):>7} "
+                     f"{c['nll']:>7.3f} {c['nll_raw']:>7.3f}")
+    return lines
 
 
 def format_groups(rep: dict) -> list[str]:

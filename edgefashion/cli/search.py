@@ -58,8 +58,8 @@ def run(args) -> int:
     from edgefashion.cli.predict import table
 
     rows = [{"rank": h.rank, "score": f"{h.score:.4f}", "image": h.path,
-             "category": h.labels["category"] or "-",
-             "attributes": ", ".join(h.labels["attributes"]) or "-", "labels": h.labels["labels"]}
+             "category": h.labels["category"] or "-", "labels": h.labels["labels"],
+             "attributes": ", ".join(h.labels["attributes"]) or "-"}  # last: the table never clips it
             for h in hits]
     sys.stdout.write(table(rows))
     return 0

@@ -61,6 +61,10 @@ def add_parser(sub) -> None:
     rec.add_argument("--wise-ft", metavar="ALPHAS",
                      help="after the head fit and fine-tuning, score these weight-space points "
                      "(1-a)*heads-only + a*fine-tuned on validation, e.g. 0.25,0.5,0.75; 'none' = off")
+    rec.add_argument("--temperature", action=argparse.BooleanOptionalAction, default=None,
+                     help="after training, fit one temperature per softmax head (category, each "
+                     "exclusive group) on validation so the scores are calibrated; answers never "
+                     "change (default on)")
     rec.add_argument("--attribute-loss", choices=["grouped", "paper"],
                      help="grouped (default): softmax cross-entropy per exclusive group, "
                      "--multilabel-loss for the other groups, each group's loss normalised; paper: "
@@ -194,6 +198,7 @@ def train_config(args, attributes: bool = False):
         label_smoothing=args.label_smoothing, augment=args.augment, ema=args.ema,
         lr_step_epochs=args.lr_step, lr_gamma=args.lr_gamma,
         head_epochs=args.head_epochs, freeze_bn=args.freeze_bn, wise_ft=wise_ft_of(args.wise_ft),
+        temperature=args.temperature,
         attribute_loss=args.attribute_loss, multilabel_loss=args.multilabel_loss,
         w_category=args.w_category,
         w_attributes=args.w_attributes,

@@ -7,6 +7,7 @@ artifact (checkpoint, ONNX metadata_props, engine sidecar) as JSON.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -44,6 +45,9 @@ class LabelSchema:
     ``softmax_groups`` (a subset of them) are the groups whose logits were trained as one softmax
     (cross-entropy over the group's values): their scores are the softmax over the group and the
     group answers its best value. Older artifacts have none: every attribute is a sigmoid.
+    ``category_temperature`` and ``group_temperatures`` (softmax groups only) divide the logits
+    before their softmax: fitted on validation after training (training.temperature) so a score
+    of 0.8 is right about 80 % of the time; 1.0 (and older artifacts) leave the logits as trained.
     """
 
     categories: tuple[Category, ...]
@@ -52,6 +56,8 @@ class LabelSchema:
     exclusive_groups: tuple[str, ...] = ()
     applicability: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     softmax_groups: tuple[str, ...] = ()
+    category_temperature: float = 1.0
+    group_temperatures: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "categories", tuple(self.categories))
@@ -60,6 +66,9 @@ class LabelSchema:
         object.__setattr__(self, "groups", groups)
         object.__setattr__(self, "exclusive_groups", tuple(self.exclusive_groups))
         object.__setattr__(self, "softmax_groups", tuple(self.softmax_groups))
+        object.__setattr__(self, "category_temperature", _number(self.category_temperature))
+        object.__setattr__(self, "group_temperatures",
+                           {str(k): _number(v) for k, v in dict(self.group_temperatures).items()})
         object.__setattr__(
             self, "applicability", {k: tuple(v) for k, v in dict(self.applicability).items()}
         )
@@ -96,6 +105,15 @@ class LabelSchema:
             if g not in self.exclusive_groups:
                 raise SchemaError(f"softmax group {g!r} is not a mutually exclusive group; exclusive: "
                                   f"{', '.join(self.exclusive_groups) or 'none'}")
+        temps = {"category": self.category_temperature, **self.group_temperatures}
+        for name, t in temps.items():
+            if not (math.isfinite(t) and t > 0):
+                raise SchemaError(f"temperature of {name!r} is {t}; a temperature must be a finite "
+                                  "number > 0 (1.0 leaves the logits as trained)")
+        for g in self.group_temperatures:
+            if g not in self.softmax_groups:
+                raise SchemaError(f"a temperature is given for group {g!r}, which is not a softmax group; "
+                                  f"softmax groups: {', '.join(self.softmax_groups) or 'none'}")
         keys = set(self.category_names) | set(CATEGORY_TYPES)
         targets = set(self.groups) | set(self.attribute_names)
         for key, values in self.applicability.items():
@@ -142,6 +160,16 @@ class LabelSchema:
         groups = self.group_indices()
         return [groups[g] for g in self.softmax_groups if groups[g]]
 
+    def softmax_temperatures(self) -> list[float]:
+        """The temperature of each softmax group, aligned with ``softmax_indices``."""
+        groups = self.group_indices()
+        return [self.group_temperatures.get(g, 1.0) for g in self.softmax_groups if groups[g]]
+
+    def with_temperatures(self, category: float = 1.0, groups: Mapping[str, float] | None = None
+                          ) -> "LabelSchema":
+        """A copy with these temperatures (groups not named get 1.0)."""
+        return self.replace(category_temperature=category, group_temperatures=dict(groups or {}))
+
     def applicability_mask(self) -> np.ndarray:
         """(C, A) bool: True where attribute a may be reported for category c."""
         mask = np.ones((self.num_categories, self.num_attributes), dtype=bool)
@@ -175,9 +203,13 @@ class LabelSchema:
         d = dict(
             categories=self.categories, attributes=self.attributes, groups=self.groups,
             exclusive_groups=self.exclusive_groups, applicability=self.applicability,
-            softmax_groups=self.softmax_groups,
+            softmax_groups=self.softmax_groups, category_temperature=self.category_temperature,
+            group_temperatures=self.group_temperatures,
         )
         d.update(changes)
+        if "softmax_groups" in changes and "group_temperatures" not in changes:
+            kept = set(d["softmax_groups"])  # a group no longer a softmax has no temperature
+            d["group_temperatures"] = {g: t for g, t in self.group_temperatures.items() if g in kept}
         return LabelSchema(**d)
 
     def check_outputs(self, num_categories: int, num_attributes: int, where: str = "the model") -> None:
@@ -202,6 +234,8 @@ class LabelSchema:
             "exclusive_groups": list(self.exclusive_groups),
             "applicability": {k: list(v) for k, v in self.applicability.items()},
             "softmax_groups": list(self.softmax_groups),
+            "category_temperature": self.category_temperature,
+            "group_temperatures": dict(self.group_temperatures),
         }
 
     @classmethod
@@ -222,6 +256,8 @@ class LabelSchema:
                 exclusive_groups=tuple(d.get("exclusive_groups", ())),
                 applicability=d.get("applicability", {}),
                 softmax_groups=tuple(d.get("softmax_groups", ())),
+                category_temperature=d.get("category_temperature", 1.0),
+                group_temperatures=d.get("group_temperatures", {}),
             )
         except (KeyError, TypeError, AttributeError) as e:
             raise SchemaError(f"not a valid LabelSchema dictionary (missing or wrong field: {e})") from e
@@ -266,6 +302,13 @@ class LabelSchema:
         attrs = tuple(Attribute(n, g) for g, names in (attributes or {}).items() for n in names)
         return cls(tuple(Category(c) for c in categories), attrs,
                    groups=tuple((attributes or {}).keys()), exclusive_groups=tuple(exclusive_groups))
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as e:
+        raise SchemaError(f"temperature {value!r} is not a number; give a finite number > 0") from e
 
 
 def _no_duplicates(kind: str, names: list[str]) -> None:

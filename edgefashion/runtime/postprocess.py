@@ -6,6 +6,8 @@ then in each mutually exclusive group at most one label survives, the highest-sc
 Applicability is applied before exclusivity, so the best *applicable* label of a group wins.
 Groups the model was trained on as one softmax (``schema.softmax_groups``) score as a softmax over
 the group and always answer their best applicable value (no threshold): a group answer.
+The schema's temperatures divide the category logits and each softmax group's logits before their
+softmax (calibrated scores; the order, hence every answer, is unchanged).
 """
 from __future__ import annotations
 
@@ -99,11 +101,17 @@ def exclusive_indices(schema) -> list[np.ndarray]:
 
 
 def attribute_scores(logits: np.ndarray, schema) -> np.ndarray:
-    """(N, A) scores: the sigmoid of each logit; a softmax over each softmax group's logits."""
+    """(N, A) scores: the sigmoid of each logit; a softmax over each softmax group's logits
+    divided by the group's temperature."""
     scores = sigmoid(logits)
-    for idx in schema.softmax_indices():
-        scores[:, idx] = softmax(np.asarray(logits)[:, idx], axis=1)
+    for idx, t in zip(schema.softmax_indices(), schema.softmax_temperatures()):
+        scores[:, idx] = softmax(np.asarray(logits)[:, idx] / np.float32(t), axis=1)
     return scores
+
+
+def category_probs(logits: np.ndarray, schema) -> np.ndarray:
+    """(N, C) the softmax of the category logits divided by the schema's category temperature."""
+    return softmax(np.asarray(logits) / np.float32(schema.category_temperature), axis=1)
 
 
 def select_attributes(scores: np.ndarray, thresholds: np.ndarray, top1: np.ndarray | None = None,
@@ -150,7 +158,7 @@ def postprocess(outputs: Mapping[str, np.ndarray], schema, top_k: int = 5,
                 threshold: Threshold = None) -> Postprocessed:
     """Raw outputs {"category_logits": (N, C), "attribute_logits": (N, A), ...} -> Postprocessed."""
     cat_logits, attr_logits = check_outputs(outputs, schema)
-    probs = softmax(cat_logits, axis=1)
+    probs = category_probs(cat_logits, schema)
     idx, vals = topk(probs, top_k)
     scores = attribute_scores(attr_logits, schema)
     labels = select_attributes(

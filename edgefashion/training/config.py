@@ -48,6 +48,7 @@ class TrainConfig:
     head_epochs: int = 0            # LP-FT: epochs fitting the heads on cached frozen features first
     freeze_bn: bool = False         # the backbone's batch norms keep their pretrained statistics
     wise_ft: tuple[float, ...] = ()  # after head_epochs: points (1-a)*heads-only + a*fine-tuned scored
+    temperature: bool = True        # fit each softmax head's temperature on validation at the end
     attribute_loss: str = "grouped"  # "grouped": softmax per exclusive group; "paper": weighted BCE
     multilabel_loss: str = "asymmetric"  # multi-label groups under "grouped": asymmetric / focal / bce
     w_category: float = 1.0

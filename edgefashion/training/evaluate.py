@@ -49,6 +49,11 @@ def evaluate_outputs(outs: dict, schema: LabelSchema) -> dict:
     from edgefashion.training.metrics import multitask_report  # Jaccard, embedding mAP
 
     report.update(multitask_report(outs, schema))
+    from edgefashion.training.temperature import calibration_report
+
+    calibration = calibration_report(outs, schema)
+    if calibration:
+        report["calibration"] = calibration
     return report
 
 

@@ -29,6 +29,7 @@ from edgefashion.losses.attribute_groups import GroupedAttributeLoss, training_s
 from edgefashion.losses.multitask import build_loss, training_forward
 from edgefashion.training.optim import add_group, build_optimizer
 from edgefashion.training.schedule import LRSchedule
+from edgefashion.training.temperature import apply_temperatures, calibration_report, fit_temperatures
 from edgefashion.training.weight_average import interpolate, snapshot
 
 
@@ -125,7 +126,7 @@ class Trainer:
         if not val_samples:
             self._save("best.pt")
         best = self._best_record()
-        tuned = self._tune_thresholds(val_samples) if val_samples else None
+        tuned, temps = self._calibrate(val_samples) if val_samples else (None, None)
         return {"epochs": self.epoch, "steps": self.step, "stopped": stopped or "done",
                 "seconds": time.monotonic() - start, "history": self.history,
                 "best_score": self.best, "best_metric": self.best_metric,
@@ -133,6 +134,7 @@ class Trainer:
                 "best_category_top1": best.get("val", {}).get("category_top1", math.nan),
                 "best_val": best.get("val", {}), "attribute_loss": self.cfg.attribute_loss,
                 "softmax_groups": list(self.schema.softmax_groups), "tuned_thresholds": tuned,
+                "temperatures": temps,
                 "checkpoint": str(self.out_dir / "best.pt")}
 
     def _wise_ft(self, val_samples: Sequence) -> None:
@@ -164,25 +166,37 @@ class Trainer:
         scored = [r for r in self.history if "val" in r]
         return max(scored, key=lambda r: self.score(r["val"]), default={}) if scored else {}
 
-    def _tune_thresholds(self, val_samples: Sequence) -> dict | None:
-        """F1-optimal thresholds of the multi-label attributes on validation, written into best.pt's
-        schema (every backend applies the schema's thresholds); None when there are none."""
+    def _calibrate(self, val_samples: Sequence) -> tuple[dict | None, dict | None]:
+        """On best.pt's validation outputs: F1-optimal thresholds of the multi-label attributes and
+        (``cfg.temperature``) a temperature per softmax head (training.temperature), written into
+        best.pt's schema, which every backend applies. -> (thresholds, {head: temperature, ECE and
+        NLL before / after on these photos}), each None when there is nothing to fit."""
         multi = [i for g, idx in self.schema.group_indices().items()
                  if g not in self.schema.exclusive_groups for i in idx]
         path = self.out_dir / "best.pt"
-        if not multi or not path.is_file():
-            return None
+        heads = self.schema.num_categories > 1 or bool(self.schema.softmax_groups)
+        if not path.is_file() or not (multi or (self.cfg.temperature and heads)):
+            return None, None
         ckpt = read_checkpoint(path)
         model = copy.deepcopy(self.eval_model())  # the trained model itself stays as it ended
         model.load_state_dict(ckpt["state_dict"])
         outs = collect_model_outputs(model, val_samples, self.preprocess, self.cfg.batch_size,
                                      self.device)
-        scores = attribute_scores(outs["attribute_logits"], self.schema)
-        thr = self.schema.thresholds()
-        thr[multi] = tune_thresholds(scores[:, multi], outs["attributes"][:, multi], thr[multi])
-        self.schema = self.schema.with_thresholds(thr)
+        tuned = temps = None
+        if multi:
+            scores = attribute_scores(outs["attribute_logits"], self.schema)
+            thr = self.schema.thresholds()
+            thr[multi] = tune_thresholds(scores[:, multi], outs["attributes"][:, multi], thr[multi])
+            self.schema = self.schema.with_thresholds(thr)
+            tuned = {self.schema.attribute_names[i]: float(thr[i]) for i in multi}
+        if self.cfg.temperature and heads:
+            self.schema = apply_temperatures(self.schema, fit_temperatures(outs, self.schema))
+            temps = calibration_report(outs, self.schema)
+            print("temperatures fitted on validation (top score's ECE on those photos, as trained "
+                  "-> scaled): " + "  ".join(f"{h} {r['temperature']:.2f} ({r['ece_raw']:.1%} -> "
+                                              f"{r['ece']:.1%})" for h, r in temps.items()), flush=True)
         save_checkpoint(path, model, self.schema, self.preprocess, ckpt.get("train_state"))
-        return {self.schema.attribute_names[i]: float(thr[i]) for i in multi}
+        return tuned, temps
 
     def _setup(self, train_samples: Sequence) -> torch.nn.Module:
         """The loss (its parameters join the optimizer), resumed state, the model on its device."""

@@ -121,3 +121,36 @@ def test_demo_smoke(tmp_path, capsys):
     summary = json.loads((tmp_path / "demo_summary.json").read_text())
     assert summary["export"]["passed"] and summary["test"]["num_images"] > 0
     assert len(list((tmp_path / "vis").glob("*.jpg"))) > 0
+
+
+def test_training_fits_temperatures_that_every_file_carries(trained, dataset, tmp_path, capsys):
+    """best.pt's schema holds the category temperature fitted on validation (never raising the NLL
+    it was fitted on); export carries it into the ONNX file, whose Predictor and evaluate use it."""
+    from edgefashion.models.checkpoint import load_checkpoint
+    from edgefashion.runtime.predictor import Predictor
+
+    summary = json.loads((trained / "train_summary.json").read_text())
+    fitted = summary["temperatures"]["category"]
+    assert fitted["nll"] <= fitted["nll_raw"] + 1e-9
+    _, info = load_checkpoint(trained / "best.pt")
+    assert info["schema"].category_temperature == pytest.approx(fitted["temperature"])
+    onnx_path = tmp_path / "t.onnx"
+    assert main(["export", str(trained / "best.pt"), "-o", str(onnx_path)]) == 0
+    assert Predictor(onnx_path, threads=1).schema.category_temperature == pytest.approx(fitted["temperature"])
+    capsys.readouterr()
+    assert main(["inspect", str(onnx_path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["temperatures"]["category"] == pytest.approx(fitted["temperature"])
+    assert main(["evaluate", str(onnx_path), "--data", str(dataset), "-o", str(tmp_path / "ev")]) == 0
+    rep = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert rep["calibration"]["category"]["temperature"] == pytest.approx(fitted["temperature"])
+    assert "scores of" in capsys.readouterr().out
+
+
+def test_no_temperature_leaves_the_scores_as_trained(dataset, tmp_path):
+    from edgefashion.models.checkpoint import load_checkpoint
+
+    assert main(["train", str(dataset), "-o", str(tmp_path), "--width", "0.125", "--input-size", "64",
+                 "--batch-norm", "--epochs", "1", "--batch-size", "8", "--quiet", "--no-temperature"]) == 0
+    assert json.loads((tmp_path / "train_summary.json").read_text())["temperatures"] is None
+    assert load_checkpoint(tmp_path / "best.pt")[1]["schema"].category_temperature == 1.0

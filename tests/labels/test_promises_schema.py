@@ -40,9 +40,13 @@ def test_to_dict_is_the_documented_format():
         "exclusive_groups": ["fit"],
         "applicability": {},
         "softmax_groups": [],
+        "category_temperature": 1.0,
+        "group_temperatures": {},
     }
     trained = small().replace(softmax_groups=("fit",))
     assert trained.to_dict()["softmax_groups"] == ["fit"]
+    trained = trained.with_temperatures(0.7, {"fit": 1.2})
+    assert trained.to_dict()["group_temperatures"] == {"fit": 1.2}
     assert LabelSchema.from_dict(trained.to_dict()) == trained
 
 
