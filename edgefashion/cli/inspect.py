@@ -63,7 +63,8 @@ def _summary(meta: dict) -> dict:
         "attributes": f"{schema.num_attributes} in groups "
                       + ", ".join(f"{g} ({len(i)})" for g, i in schema.group_indices().items()),
         "exclusive": list(schema.exclusive_groups), "preprocess": meta.get("preprocess", {}),
-        "temperatures": {"category": schema.category_temperature, **schema.group_temperatures},
+        "temperatures": {k: round(v, 4) for k, v in
+                         {"category": schema.category_temperature, **schema.group_temperatures}.items()},
     }
 
 

@@ -17,6 +17,7 @@ COMMANDS = {
 }
 COMMANDS.update({"tag": "tag", "export-triton": "export_triton"})  # issue 13: catalog, fleet
 COMMANDS["baseline"] = "baseline"  # issue 21: the linear-probe bar every model is shown beside
+COMMANDS["calibrate"] = "calibrate"  # scores that mean what they say (training.temperature)
 
 
 def build_parser() -> argparse.ArgumentParser:
