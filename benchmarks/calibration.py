@@ -27,6 +27,8 @@ from benchmarks.common import write_result  # noqa: E402
 from edgefashion.training.temperature import (PRIOR, calibration_error, fit_temperature,  # noqa: E402
                                               log_softmax)
 
+CUTS = (0.5, 0.7, 0.9)  # "keep answers scored at least this": what a kiosk or a catalogue filter does
+
 
 def cross_fitted(z: np.ndarray, y: np.ndarray, folds: int, seed: int, prior: float) -> dict:
     """ECE / NLL pooled over held-out folds, at T = 1 and with T fitted on the other folds."""
@@ -43,7 +45,16 @@ def cross_fitted(z: np.ndarray, y: np.ndarray, folds: int, seed: int, prior: flo
             "mean_top_score_raw": float(raw_p.max(1).mean()), "mean_top_score": float(fit_p.max(1).mean()),
             "ece_raw": calibration_error(raw_p, y), "ece": calibration_error(fit_p, y),
             "nll_raw": float(-np.log(raw_p[picked, y]).mean()), "nll": float(-np.log(fit_p[picked, y]).mean()),
-            "fold_temperatures": temps, "temperature_whole_split": fit_temperature(z, y, prior)}
+            "fold_temperatures": temps, "temperature_whole_split": fit_temperature(z, y, prior),
+            "kept_above": {"raw": kept_above(raw_p, y), "scaled": kept_above(fit_p, y)}}
+
+
+def kept_above(probs: np.ndarray, y: np.ndarray, cuts=CUTS) -> dict[str, dict]:
+    """What a user who keeps only answers scored >= cut gets: the share kept and how many are right."""
+    conf, right = probs.max(1), probs.argmax(1) == y
+    return {f"{c:g}": {"kept": float((conf >= c).mean()),
+                       "right": float(right[conf >= c].mean()) if (conf >= c).any() else float("nan")}
+            for c in cuts}
 
 
 def head_outputs(checkpoint: str, data: str, split: str, batch: int) -> dict[str, tuple]:

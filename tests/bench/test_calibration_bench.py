@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.calibration import cross_fitted, pooled  # noqa: E402
+from benchmarks.calibration import cross_fitted, kept_above, pooled  # noqa: E402
 from edgefashion.training.temperature import calibration_error, log_softmax, nll  # noqa: E402
 
 
@@ -38,3 +38,12 @@ def test_pooled_weights_heads_by_rows():
     b = {"rows": 300, "ece_raw": 0.1, "ece": 0.1, "nll_raw": 0.5, "nll": 0.5}
     p = pooled([a, b])
     assert p["rows"] == 400 and p["ece_raw"] == pytest.approx(0.125) and p["nll_raw"] == pytest.approx(0.625)
+
+
+def test_kept_above_counts_the_answers_a_cut_keeps():
+    probs = np.array([[0.95, 0.05], [0.6, 0.4], [0.2, 0.8], [0.5, 0.5]])
+    y = np.array([0, 1, 1, 0])
+    k = kept_above(probs, y, cuts=(0.5, 0.9, 0.99))
+    assert k["0.5"] == {"kept": 1.0, "right": 0.75}  # 0.5 exactly is kept; argmax of a tie is 0
+    assert k["0.9"] == {"kept": 0.25, "right": 1.0}
+    assert k["0.99"]["kept"] == 0.0 and k["0.99"]["right"] != k["0.99"]["right"]  # nan: nothing kept
