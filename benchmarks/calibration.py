@@ -2,14 +2,15 @@
 NLL) as trained and with a temperature fitted on other photos, on one split of real photos.
 
     python benchmarks/calibration.py runs/fp_s0/best.pt runs/fp_s1/best.pt \
-        --data ../shared/data/fashion-product-small --split val --threads 2 \
+        --data ../shared/data/fashion-product-small --split val --folds 5 --threads 2 \
         --json benchmarks/results/calibration_fashion_product.json
 
 `edgefashion train` fits its temperatures on the validation split, so a figure measured on those
 photos flatters them. Here every head is scored by cross-fitting: the split's rows are shuffled
-(``--seed``) into ``--folds`` parts, the temperature is fitted on all parts but one
-(training.temperature.fit_temperature, with ``--prior``) and scored on the one left, each part in
-turn; ECE and NLL are pooled over the parts. Beside it: the same rows at T = 1 (as trained), the
+(``--seed``) into ``--folds`` parts, the temperature is chosen on all parts but one the way training
+chooses it (training.temperature.choose_temperature, with ``--prior``: fitted, and kept only where
+its own inner cross-fit beats T = 1) and scored on the part left, each part in turn; ECE and NLL are
+pooled over the parts. Beside it: the same rows at T = 1 (as trained), the
 temperature fitted on the whole split (what training stores), and top-1 (which T never changes).
 A checkpoint's own stored temperatures are ignored: each runs with T = 1 as its starting point.
 """
@@ -24,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import write_result  # noqa: E402
-from edgefashion.training.temperature import (PRIOR, calibration_error, fit_temperature,  # noqa: E402
+from edgefashion.training.temperature import (PRIOR, calibration_error, choose_temperature,  # noqa: E402
                                               log_softmax)
 
 CUTS = (0.5, 0.7, 0.9)  # "keep answers scored at least this": what a kiosk or a catalogue filter does
@@ -36,7 +37,7 @@ def cross_fitted(z: np.ndarray, y: np.ndarray, folds: int, seed: int, prior: flo
     raw_p, fit_p, temps = np.zeros_like(z), np.zeros_like(z), []
     for k, held in enumerate(parts):
         rest = np.concatenate([p for j, p in enumerate(parts) if j != k])
-        t = fit_temperature(z[rest], y[rest], prior)
+        t = choose_temperature(z[rest], y[rest], prior)
         temps.append(t)
         fit_p[held] = np.exp(log_softmax(z[held] / t))
         raw_p[held] = np.exp(log_softmax(z[held]))
@@ -45,7 +46,7 @@ def cross_fitted(z: np.ndarray, y: np.ndarray, folds: int, seed: int, prior: flo
             "mean_top_score_raw": float(raw_p.max(1).mean()), "mean_top_score": float(fit_p.max(1).mean()),
             "ece_raw": calibration_error(raw_p, y), "ece": calibration_error(fit_p, y),
             "nll_raw": float(-np.log(raw_p[picked, y]).mean()), "nll": float(-np.log(fit_p[picked, y]).mean()),
-            "fold_temperatures": temps, "temperature_whole_split": fit_temperature(z, y, prior),
+            "fold_temperatures": temps, "temperature_whole_split": choose_temperature(z, y, prior),
             "kept_above": {"raw": kept_above(raw_p, y), "scaled": kept_above(fit_p, y)}}
 
 
@@ -82,7 +83,7 @@ def main() -> int:
     ap.add_argument("checkpoints", nargs="+", help="best.pt files trained on --data")
     ap.add_argument("--data", required=True)
     ap.add_argument("--split", default="val")
-    ap.add_argument("--folds", type=int, default=2)
+    ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prior", type=float, default=PRIOR, help="weight of (log T)^2 in the fit")
     ap.add_argument("--threads", type=int)

@@ -74,7 +74,7 @@ def run(args) -> int:
 def render(preds, fmt: str, top_k: int) -> str:
     if fmt == "jsonl":
         return "".join(json.dumps(p.to_dict(scores=False)) + "\n" for p in preds)
-    rows = [_row(p, top_k) for p in preds]
+    rows = [_row(p, top_k, error_last=fmt == "table") for p in preds]
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["image"])
@@ -84,10 +84,10 @@ def render(preds, fmt: str, top_k: int) -> str:
     return table(rows)
 
 
-def _row(p, top_k: int) -> dict:
-    if not p.ok:  # the error in the last column, which the table never clips
-        return {"image": p.source, "category": "ERROR", "score": "", "top-k": "",
-                "attributes": str(p.error)}
+def _row(p, top_k: int, error_last: bool = False) -> dict:
+    if not p.ok:  # the table writes its last column whole: the error goes there
+        return {"image": p.source, "category": "ERROR", "score": "",
+                "top-k": "" if error_last else str(p.error), "attributes": str(p.error) if error_last else ""}
     top = ", ".join(f"{n} {s:.2f}" for n, s in p.category.top(top_k))
     answers = {g: f"{v} {s:.2f}" for g, (v, s) in p.groups.items()}  # exclusive groups' answers
     attrs = "; ".join(f"{g}: {answers[g] if g in answers else ', '.join(v)}"

@@ -63,8 +63,8 @@ def add_parser(sub) -> None:
                      "(1-a)*heads-only + a*fine-tuned on validation, e.g. 0.25,0.5,0.75; 'none' = off")
     rec.add_argument("--temperature", action=argparse.BooleanOptionalAction, default=None,
                      help="after training, fit one temperature per softmax head (category, each "
-                     "exclusive group) on validation so the scores are calibrated; answers never "
-                     "change (default on)")
+                     "exclusive group) on validation so the scores are calibrated; each head's "
+                     "answer stays the same (default on)")
     rec.add_argument("--attribute-loss", choices=["grouped", "paper"],
                      help="grouped (default): softmax cross-entropy per exclusive group, "
                      "--multilabel-loss for the other groups, each group's loss normalised; paper: "

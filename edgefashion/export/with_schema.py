@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def _checkpoint(src: Path, dst: Path, schema: LabelSchema) -> Path:
     old = LabelSchema.from_dict(ckpt["schema"])
     schema.check_outputs(old.num_categories, old.num_attributes, f"checkpoint {str(src)!r}")
     ckpt["schema"] = schema.to_dict()
-    return _atomic(dst, lambda tmp: torch.save(ckpt, tmp))
+    return _atomic(src, dst, lambda tmp: torch.save(ckpt, tmp))
 
 
 def _onnx(src: Path, dst: Path, schema: LabelSchema) -> Path:
@@ -49,15 +50,18 @@ def _onnx(src: Path, dst: Path, schema: LabelSchema) -> Path:
     schema.check_outputs(old.num_categories, old.num_attributes, f"ONNX file {str(src)!r}")
     meta["schema"] = schema.to_dict()
     set_onnx_metadata(model, meta)
-    return _atomic(dst, lambda tmp: onnx.save(model, tmp))
+    return _atomic(src, dst, lambda tmp: onnx.save(model, tmp))
 
 
-def _atomic(dst: Path, write) -> Path:
+def _atomic(src: Path, dst: Path, write) -> Path:
+    """Write through a temp file beside ``dst``, with ``src``'s permissions (mkstemp's are 0600:
+    a server running as another user could not read the copy)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=dst.suffix)
     os.close(fd)
     try:
         write(tmp)
+        shutil.copymode(src, tmp)
         os.replace(tmp, dst)
     finally:
         if os.path.exists(tmp):

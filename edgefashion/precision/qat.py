@@ -176,13 +176,15 @@ def _batches(samples: Sequence, prep, batch_size: int) -> list[torch.Tensor]:
 def _train_config(raw: dict, lr: float, epochs: int | None, max_steps: int | None, minutes: float,
                   batch_size: int, seed: int, threads: int | None, progress: bool):
     """The checkpoint's training config (loss, augmentation, optimizer) with QAT's schedule: one
-    lr for every parameter, no warm-up, cosine to the end of the budget; no head fit, no EMA."""
+    lr for every parameter, no warm-up, cosine to the end of the budget; no head fit, no EMA, no
+    temperature fit."""
     from edgefashion.training.config import TrainConfig
 
     base = TrainConfig.from_dict((raw.get("train_state") or {}).get("config") or {}).to_dict()
     base.update(lr=lr, epochs=int(epochs or MAX_EPOCHS), max_steps=max_steps, max_minutes=minutes,
                 schedule="cosine", warmup=0.0, min_lr_ratio=0.0, backbone_lr_mult=1.0, layer_decay=0.0,
                 freeze_layers=0, head_epochs=0, ema=0.0, freeze_bn=True, batch_size=batch_size,
+                temperature=False,  # the int8 file keeps the checkpoint's schema and temperatures
                 seed=seed, threads=threads, progress=progress, num_workers=0, device="cpu")
     return TrainConfig.from_dict(base)
 

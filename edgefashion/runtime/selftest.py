@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
@@ -157,6 +158,7 @@ def add_reference_set(onnx_path: str | Path, images: Sequence | None = None, n: 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".selftest_", suffix=".onnx")
     os.close(fd)
     onnx.save(model, tmp)
+    shutil.copymode(path, tmp)  # mkstemp's 0600 would lock out a server running as another user
     os.replace(tmp, path)
     return ref
 

@@ -95,7 +95,7 @@ class Teacher:
         indices (-1: not a student category / below min_confidence), attributes (N, A_student)
         float in {1, -1, 0 = unknown}."""
         out = self.model(images.to(self.device))
-        prob, idx = out["category_logits"].float().softmax(1).max(1)
+        prob, idx = (out["category_logits"].float() / self.schema.category_temperature).softmax(1).max(1)
         cat = torch.as_tensor(self.category_map, device=self.device)[idx]
         cat = torch.where(prob >= self.min_confidence, cat, torch.full_like(cat, -1))
         attrs = torch.zeros(len(images), self.num_student_attributes, device=self.device)

@@ -4,13 +4,15 @@ A model fine-tuned with label smoothing on a few hundred photos answers right fa
 its softmax says (clothing-small: 93 % right at a mean score of 0.82), and a user who keeps answers
 above 0.9 keeps few of them. One temperature T per softmax head (the category, each exclusive
 group) divides its logits: fitted after training on the validation outputs of best.pt, stored in
-the LabelSchema, applied by every backend's post-processing. It never changes an answer, only
-its score.
+the LabelSchema, applied by every backend's post-processing. It never changes a head's answer
+(its argmax), only its score.
 
 The fit minimises the head's summed negative log-likelihood plus ``PRIOR`` x (log T)^2, a prior that
-pulls T towards 1 (as trained) when there are few validation rows: with 25-50 rows per group a
-free fit made held-out scores worse on deepfashion-fine-attr, while with 50-170 rows it helped
-everywhere (benchmarks/calibration.py, 2-fold cross-fitting on validation).
+pulls T towards 1 (as trained) when there are few validation rows. ``choose_temperature`` keeps the
+fit only where it generalises: a ``FOLDS``-fold cross-fit on the same rows must score a lower NLL
+than T = 1, else the head stays at 1. Without that check, deepfashion-fine-attr's groups (already
+near T = 1, 40-50 rows each) came out slightly worse on held-out photos
+(benchmarks/calibration.py).
 
 ``calibration_error``: the expected calibration error (ECE) of the top answer's score, in equal-
 width bins, beside the NLL, in evaluate's report.
@@ -22,6 +24,7 @@ import numpy as np
 from edgefashion.errors import BadInput
 
 PRIOR = 10.0           # weight of (log T)^2 against the summed NLL (chosen by cross-fitting)
+FOLDS = 5              # choose_temperature's check that a fit generalises
 T_RANGE = (0.05, 20.0)
 ECE_BINS = 15
 
@@ -56,6 +59,23 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, prior: float = PRIOR
     return float(np.exp(best))
 
 
+def choose_temperature(logits: np.ndarray, labels: np.ndarray, prior: float = PRIOR,
+                       folds: int = FOLDS, seed: int = 0) -> float:
+    """``fit_temperature`` on every row when its ``folds``-fold cross-fit (each fold scored with T
+    fitted on the others) has a lower NLL than T = 1; else 1.0 (too few rows: fewer than 2 x folds)."""
+    logits, labels = _checked(logits, labels)
+    if len(labels) < 2 * folds or logits.shape[1] < 2:
+        return 1.0
+    parts = np.array_split(np.random.default_rng(seed).permutation(len(labels)), folds)
+    scaled = raw = 0.0
+    for k, held in enumerate(parts):
+        rest = np.concatenate([p for j, p in enumerate(parts) if j != k])
+        t = fit_temperature(logits[rest], labels[rest], prior)
+        scaled += nll(logits[held], labels[held], t) * len(held)
+        raw += nll(logits[held], labels[held]) * len(held)
+    return fit_temperature(logits, labels, prior) if scaled < raw else 1.0
+
+
 def _objective(logits: np.ndarray, labels: np.ndarray, log_t: float, prior: float) -> float:
     lp = log_softmax(logits / np.exp(log_t))
     return float(-lp[np.arange(len(labels)), labels].sum() + prior * log_t ** 2)
@@ -85,32 +105,37 @@ def _checked(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def softmax_heads(outs: dict, schema) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{head: (logits (n, K), labels (n,))} over the rows with a known answer: "category" (with
-    > 1 category), then each softmax group (keyed by its name)."""
+    """{head: (logits (n, K), labels (n,))} over the rows with a known answer (a group: exactly one
+    +1, as its loss and metrics count them): "category" (with > 1 category), then each softmax group
+    (keyed by its name). Heads without such rows are left out."""
     heads = {}
     if schema.num_categories > 1:
         known = outs["categories"] >= 0
-        heads["category"] = (outs["category_logits"][known], outs["categories"][known])
+        if known.any():
+            heads["category"] = (outs["category_logits"][known], outs["categories"][known])
     groups = schema.group_indices()
     for g in schema.softmax_groups:
         idx = groups[g]
         if len(idx) < 2:
             continue
         labels = np.asarray(outs["attributes"])[:, idx] == 1
-        known = labels.any(axis=1)
-        heads[g] = (np.asarray(outs["attribute_logits"])[known][:, idx], labels[known].argmax(axis=1))
+        known = labels.sum(axis=1) == 1
+        if known.any():
+            heads[g] = (np.asarray(outs["attribute_logits"])[known][:, idx], labels[known].argmax(axis=1))
     return heads
 
 
 def fit_temperatures(outs: dict, schema, prior: float = PRIOR) -> dict[str, float]:
-    """{head: T} for every softmax head of ``schema`` on ``outs`` (collect_outputs' dict)."""
-    return {h: fit_temperature(z, y, prior) for h, (z, y) in softmax_heads(outs, schema).items()}
+    """{head: T} (``choose_temperature``) for every softmax head of ``schema`` with labelled rows
+    in ``outs`` (collect_outputs' dict); heads without any are not in it."""
+    return {h: choose_temperature(z, y, prior) for h, (z, y) in softmax_heads(outs, schema).items()}
 
 
 def apply_temperatures(schema, temps: dict[str, float]):
-    """The schema with these temperatures ("category" and group names)."""
-    return schema.with_temperatures(temps.get("category", 1.0),
-                                    {g: t for g, t in temps.items() if g != "category"})
+    """The schema with these temperatures ("category" and group names) over its own: a head not
+    in ``temps`` keeps the temperature it had."""
+    merged = {"category": schema.category_temperature, **schema.group_temperatures, **temps}
+    return schema.with_temperatures(merged.pop("category"), merged)
 
 
 def calibration_report(outs: dict, schema) -> dict[str, dict]:

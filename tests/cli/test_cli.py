@@ -165,7 +165,7 @@ def test_calibrate_writes_a_copy_with_refitted_temperatures(trained, dataset, tm
     from edgefashion.models.checkpoint import load_checkpoint
     from edgefashion.runtime.predictor import Predictor
     from edgefashion.training.evaluate import collect_outputs
-    from edgefashion.training.temperature import fit_temperature
+    from edgefashion.training.temperature import choose_temperature
 
     src = tmp_path / "m.onnx"
     assert main(["export", str(trained / "best.pt"), "-o", str(src)]) == 0
@@ -177,7 +177,7 @@ def test_calibrate_writes_a_copy_with_refitted_temperatures(trained, dataset, tm
     _, samples = load_split(dataset, "test", schema=before.schema)
     outs = collect_outputs(before.infer, samples, before.preprocess_config, 8)
     assert after.schema.category_temperature == pytest.approx(
-        fit_temperature(outs["category_logits"], outs["categories"], prior=0.0))
+        choose_temperature(outs["category_logits"], outs["categories"], prior=0.0))
     again = collect_outputs(after.infer, samples, after.preprocess_config, 8)
     np.testing.assert_array_equal(again["category_logits"], outs["category_logits"])
     assert Predictor(src, threads=1).schema == before.schema  # the source file is unchanged
@@ -189,7 +189,7 @@ def test_calibrate_writes_a_copy_with_refitted_temperatures(trained, dataset, tm
     original, _ = load_checkpoint(trained / "best.pt")
     assert all((a == b).all() for a, b in zip(model.state_dict().values(), original.state_dict().values()))
     assert info["schema"].category_temperature == pytest.approx(
-        fit_temperature(outs["category_logits"], outs["categories"]), rel=1e-3)
+        choose_temperature(outs["category_logits"], outs["categories"]), rel=1e-3)
 
 
 def test_calibrate_refuses_what_it_cannot_rewrite(trained, dataset, tmp_path, capsys):
@@ -198,4 +198,6 @@ def test_calibrate_refuses_what_it_cannot_rewrite(trained, dataset, tmp_path, ca
     assert main(["calibrate", str(engine), "--data", str(dataset)]) == 2
     assert "calibrate the .onnx it was made from" in capsys.readouterr().err
     assert main(["calibrate", str(trained / "best.pt"), "--data", str(dataset), "--prior", "-1"]) == 2
-    assert "--prior -1.0 must be >= 0" in capsys.readouterr().err
+    assert "--prior -1.0 must be a finite number >= 0" in capsys.readouterr().err
+    assert main(["calibrate", str(trained / "best.pt"), "--data", str(dataset), "--prior", "nan"]) == 2
+    assert "--prior nan must be a finite number" in capsys.readouterr().err

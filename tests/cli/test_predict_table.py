@@ -1,6 +1,8 @@
 """`predict`'s table: the attributes (the last column) and errors are written whole; paths keep
 their file names."""
-from edgefashion.cli.predict import table
+from types import SimpleNamespace
+
+from edgefashion.cli.predict import render, table
 
 
 def _rows():
@@ -33,3 +35,14 @@ def test_paths_clip_from_the_left_other_cells_from_the_right():
 
 def test_no_rows():
     assert table([]) == "(no images)\n"
+
+
+def test_csv_keeps_the_error_in_its_column():
+    bad = SimpleNamespace(ok=False, source="bad.jpg", error="could not be decoded")
+    lines = render([bad], "csv", 3).splitlines()
+    assert lines == ["image,category,score,top-k,attributes", "bad.jpg,ERROR,,could not be decoded,"]
+    assert table_line(render([bad], "table", 3)).endswith("could not be decoded")
+
+
+def table_line(text: str) -> str:
+    return text.splitlines()[2]

@@ -33,6 +33,9 @@ def test_onnx_schema_replaced_rest_kept(tmp_path):
     assert meta["keep"] == [1, 2] and meta["schema"]["category_temperature"] == 0.5
     assert out.graph == onnx.load(str(src)).graph
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
+    src.chmod(0o644)
+    write_with_schema(src, tmp_path / "readable.onnx", SCHEMA)
+    assert (tmp_path / "readable.onnx").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
 
 
 def test_refusals(tmp_path):

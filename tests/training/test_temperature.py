@@ -7,7 +7,8 @@ import torch
 from edgefashion.errors import BadInput
 from edgefashion.labels.schema import Attribute, Category, LabelSchema
 from edgefashion.training.temperature import (apply_temperatures, calibration_error, calibration_report,
-                                              fit_temperature, fit_temperatures, nll, softmax_heads)
+                                              choose_temperature, fit_temperature, fit_temperatures, nll,
+                                              softmax_heads)
 
 
 def _calibrated(n: int, k: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -79,11 +80,31 @@ def test_heads_are_the_category_and_the_softmax_groups_over_known_rows():
     schema = _schema()
     outs = {"category_logits": np.arange(12.0).reshape(4, 3), "categories": np.array([0, 1, -1, 2]),
             "attribute_logits": np.zeros((4, 4)),
-            "attributes": np.array([[1, -1, 1, 0], [0, 0, 0, 0], [-1, 1, 0, 1], [1, -1, 0, 0]])}
+            "attributes": np.array([[1, -1, 1, 0], [0, 0, 0, 0], [-1, 1, 0, 1], [1, 1, 0, 0]])}
     heads = softmax_heads(outs, schema)
     assert list(heads) == ["category", "gender"]  # "pattern" is multi-label: no softmax
     assert heads["category"][1].tolist() == [0, 1, 2]
-    assert heads["gender"][1].tolist() == [0, 1, 0]  # the row without a +1 is left out
+    # rows without a +1, or with two, are left out (as the group's loss and metrics leave them)
+    assert heads["gender"][1].tolist() == [0, 1]
+    outs["attributes"][:, :2] = 0
+    assert list(softmax_heads(outs, schema)) == ["category"]  # no gender rows: no gender head
+
+
+def test_choose_keeps_a_fit_only_where_it_generalises():
+    z, y = _calibrated(600)
+    assert choose_temperature(z * 3, y) == pytest.approx(fit_temperature(z * 3, y))
+    assert choose_temperature(z[:9] * 3, y[:9]) == 1.0  # fewer rows than two per fold
+    # labels unrelated to the logits: a temperature fitted on some rows does not carry to others
+    rng = np.random.default_rng(4)
+    noise_z, noise_y = rng.normal(0, 1, (40, 3)), rng.integers(0, 3, 40)
+    t = choose_temperature(noise_z, noise_y)
+    assert t == 1.0 or t == pytest.approx(fit_temperature(noise_z, noise_y))
+
+
+def test_apply_keeps_the_temperatures_of_heads_not_refitted():
+    schema = _schema().with_temperatures(0.8, {"gender": 0.6})
+    refit = apply_temperatures(schema, {"category": 0.5})
+    assert refit.category_temperature == 0.5 and refit.group_temperatures == {"gender": 0.6}
 
 
 def test_fitted_temperatures_land_in_the_schema_and_the_report():
