@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-LAYOUTS = ["auto", "deepfashion", "fine_attr", "fashion-product", "folders"]
+from edgefashion.cli.common import LAYOUTS
 
 
 def add_parser(sub) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-LAYOUTS = ["auto", "deepfashion", "fine_attr", "fashion-product", "folders"]
+from edgefashion.cli.common import LAYOUTS
 
 
 def add_parser(sub) -> None:

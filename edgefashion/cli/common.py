@@ -1,10 +1,12 @@
-"""Helpers shared by the subcommands: the --runner flag, the --quiet flag, deprecated aliases."""
+"""Helpers shared by the subcommands: the --runner flag, the --quiet flag, deprecated aliases, the
+dataset layouts --layout accepts."""
 from __future__ import annotations
 
 from edgefashion.errors import BadInput
 
 
 RUNNERS = ("local", "ray")
+LAYOUTS = ["auto", "deepfashion", "fine_attr", "fashion-product", "folders"]  # data.splits' layouts
 
 
 def add_runner_flag(p, help: str) -> None:

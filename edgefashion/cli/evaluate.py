@@ -1,6 +1,7 @@
 """edgefashion evaluate MODEL --data DIR: the papers' metrics for any model file (.pt, .onnx, ...)."""
 from __future__ import annotations
 
+from edgefashion.cli.common import LAYOUTS
 from edgefashion.runtime.backends.base import BACKEND_HELP
 
 
@@ -14,7 +15,7 @@ def add_parser(sub) -> None:
                         "folder, whose styles.csv has no split column, this is the way). Default: 'val', "
                         "or 'all' for a folder with no training part")
     p.add_argument("--layout", default="auto",
-                   choices=["auto", "deepfashion", "fine_attr", "fashion-product", "folders"])
+                   choices=LAYOUTS)
     p.add_argument("--backend", default="auto", help=BACKEND_HELP)
     p.add_argument("--device", help="cpu / cuda[:N]; OpenVINO: CPU, GPU, NPU, AUTO")
     p.add_argument("--threads", type=int, help="inference threads (ONNX Runtime, OpenVINO, PyTorch)")

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edgefashion.cli.common import add_quiet_flag, quiet_of
+from edgefashion.cli.common import LAYOUTS, add_quiet_flag, quiet_of
 
 
 def add_parser(sub) -> None:
@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
     p.add_argument("data", help="dataset root")
     p.add_argument("--val", help="validation data (default: the dataset's val split / validation folder)")
     p.add_argument("--layout", default="auto",
-                   choices=["auto", "deepfashion", "fine_attr", "fashion-product", "folders"])
+                   choices=LAYOUTS)
     p.add_argument("--model", default="msfan", help="model name (see `edgefashion env`)")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier (0.125-0.5 for CPU)")
     p.add_argument("--input-size", type=int, default=224)
