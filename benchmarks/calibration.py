@@ -26,17 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import write_result  # noqa: E402
 from edgefashion.training.temperature import (PRIOR, calibration_error, choose_temperature,  # noqa: E402
-                                              log_softmax)
+                                              cross_fit_splits, log_softmax)
 
 CUTS = (0.5, 0.7, 0.9)  # "keep answers scored at least this": what a kiosk or a catalogue filter does
 
 
 def cross_fitted(z: np.ndarray, y: np.ndarray, folds: int, seed: int, prior: float) -> dict:
     """ECE / NLL pooled over held-out folds, at T = 1 and with T fitted on the other folds."""
-    parts = np.array_split(np.random.default_rng(seed).permutation(len(y)), folds)
     raw_p, fit_p, temps = np.zeros_like(z), np.zeros_like(z), []
-    for k, held in enumerate(parts):
-        rest = np.concatenate([p for j, p in enumerate(parts) if j != k])
+    for rest, held in cross_fit_splits(len(y), folds, seed):
         t = choose_temperature(z[rest], y[rest], prior)
         temps.append(t)
         fit_p[held] = np.exp(log_softmax(z[held] / t))

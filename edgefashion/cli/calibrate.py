@@ -48,13 +48,13 @@ def run(args) -> int:
     if not (math.isfinite(prior) and prior >= 0):
         raise BadInput(f"--prior {args.prior} must be a finite number >= 0")
     predictor = Predictor(model, batch_size=args.batch_size, threads=args.threads)
+    if predictor.schema.num_categories < 2 and not predictor.schema.softmax_groups:
+        raise BadInput(f"{str(model)!r} has no softmax head to calibrate (one category, no exclusive "
+                       "group trained as a softmax); its sigmoid attributes use tuned thresholds")
     split = resolve_split(args.data, args.split, args.layout)
     _, samples = load_split(args.data, split, args.layout, schema=predictor.schema)
     outs = collect_outputs(predictor.infer, samples, predictor.preprocess_config, args.batch_size,
                            progress=True)
-    if predictor.schema.num_categories < 2 and not predictor.schema.softmax_groups:
-        raise BadInput(f"{str(model)!r} has no softmax head to calibrate (one category, no exclusive "
-                       "group trained as a softmax); its sigmoid attributes use tuned thresholds")
     if not softmax_heads(outs, predictor.schema):
         raise BadInput(f"no photo of {args.data} (split {split}) labels the category or an exclusive "
                        "group of this model; calibrate on photos that do")

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgefashion.errors import BadInput
+from edgefashion.errors import BadInput, SchemaError
 from edgefashion.labels.landmarks import LANDMARK_NAMES  # noqa: F401  (re-exported)
 
 SPLITS = ("train", "val", "test")
@@ -71,10 +71,15 @@ class Sample:
 
 
 def attribute_matrix(samples: Sequence["Sample"], num_attributes: int) -> np.ndarray:
-    """(N, A) int8 labels of 1 / -1 / 0; samples without attributes are all-unknown (0)."""
+    """(N, A) int8 labels of 1 / -1 / 0; samples without attributes are all-unknown (0).
+    SchemaError when a sample holds another number of labels (data read with another schema)."""
     out = np.zeros((len(samples), num_attributes), np.int8)
     for i, s in enumerate(samples):
         if s.attributes is not None:
+            if np.shape(s.attributes) != (num_attributes,):
+                raise SchemaError(f"{str(s.path)!r} has {np.size(s.attributes)} attribute labels but the "
+                                  f"schema has {num_attributes} attributes: the data is labelled with "
+                                  "another attribute list; use a model trained on this data's labels")
             out[i] = s.attributes
     return out
 

@@ -16,14 +16,20 @@ import math
 import numpy as np
 
 
+def one_known_value(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """labels: (N, K) of one exclusive group (1 / -1 / 0) -> (keep (N,) bool: rows with exactly one
+    +1, as the group's loss counts them; truth (n,) the index of that +1 on those rows)."""
+    pos = np.asarray(labels) == 1
+    keep = pos.sum(1) == 1
+    return keep, pos[keep].argmax(1)
+
+
 def exclusive_group_metrics(logits: np.ndarray, labels: np.ndarray) -> dict | None:
     """logits, labels: (N, K) of one exclusive group (labels 1 / -1 / 0) -> metrics, or None
     when no row has exactly one positive value."""
-    pos = labels == 1
-    keep = pos.sum(1) == 1
+    keep, truth = one_known_value(labels)
     if not keep.any():
         return None
-    truth = pos[keep].argmax(1)
     pred = logits[keep].argmax(1)
     counts = np.bincount(truth, minlength=labels.shape[1])
     return {"top1": float(np.mean(pred == truth)), "macro_f1": macro_f1(pred, truth, labels.shape[1]),

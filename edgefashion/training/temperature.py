@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgefashion.errors import BadInput
+from edgefashion.training.group_metrics import one_known_value
 
 PRIOR = 10.0           # weight of (log T)^2 against the summed NLL (chosen by cross-fitting)
 FOLDS = 5              # choose_temperature's check that a fit generalises
@@ -66,14 +67,20 @@ def choose_temperature(logits: np.ndarray, labels: np.ndarray, prior: float = PR
     logits, labels = _checked(logits, labels)
     if len(labels) < 2 * folds or logits.shape[1] < 2:
         return 1.0
-    parts = np.array_split(np.random.default_rng(seed).permutation(len(labels)), folds)
     scaled = raw = 0.0
-    for k, held in enumerate(parts):
-        rest = np.concatenate([p for j, p in enumerate(parts) if j != k])
+    for rest, held in cross_fit_splits(len(labels), folds, seed):
         t = fit_temperature(logits[rest], labels[rest], prior)
         scaled += nll(logits[held], labels[held], t) * len(held)
         raw += nll(logits[held], labels[held]) * len(held)
     return fit_temperature(logits, labels, prior) if scaled < raw else 1.0
+
+
+def cross_fit_splits(n: int, folds: int, seed: int = 0):
+    """Yield (rest, held) row indices: a seeded shuffle of n rows cut into ``folds`` parts, each
+    part held out once."""
+    parts = np.array_split(np.random.default_rng(seed).permutation(n), folds)
+    for k, held in enumerate(parts):
+        yield np.concatenate([p for j, p in enumerate(parts) if j != k]), held
 
 
 def _objective(logits: np.ndarray, labels: np.ndarray, log_t: float, prior: float) -> float:
@@ -118,10 +125,9 @@ def softmax_heads(outs: dict, schema) -> dict[str, tuple[np.ndarray, np.ndarray]
         idx = groups[g]
         if len(idx) < 2:
             continue
-        labels = np.asarray(outs["attributes"])[:, idx] == 1
-        known = labels.sum(axis=1) == 1
+        known, truth = one_known_value(np.asarray(outs["attributes"])[:, idx])
         if known.any():
-            heads[g] = (np.asarray(outs["attribute_logits"])[known][:, idx], labels[known].argmax(axis=1))
+            heads[g] = (np.asarray(outs["attribute_logits"])[known][:, idx], truth)
     return heads
 
 

@@ -201,3 +201,37 @@ def test_calibrate_refuses_what_it_cannot_rewrite(trained, dataset, tmp_path, ca
     assert "--prior -1.0 must be a finite number >= 0" in capsys.readouterr().err
     assert main(["calibrate", str(trained / "best.pt"), "--data", str(dataset), "--prior", "nan"]) == 2
     assert "--prior nan must be a finite number" in capsys.readouterr().err
+
+
+def test_calibrate_says_when_a_model_has_no_softmax_head(dataset, tmp_path, capsys):
+    """One category and only multi-label groups: nothing to calibrate (thresholds serve those)."""
+    from edgefashion.labels.schema import Attribute, Category, LabelSchema
+    from edgefashion.models.checkpoint import save_checkpoint
+    from edgefashion.models.registry import create_model
+    from edgefashion.runtime.preprocess import PreprocessConfig
+
+    schema = LabelSchema((Category("any garment"),), (Attribute("striped", "texture"),
+                                                      Attribute("dotted", "texture")))
+    model = create_model("msfan_lite", 1, 2, width=0.25, input_size=64, head_dim=8).eval()
+    path = save_checkpoint(tmp_path / "one.pt", model, schema, PreprocessConfig(input_size=64))
+    assert main(["calibrate", str(path), "--data", str(dataset), "--split", "test"]) == 2
+    assert "has no softmax head to calibrate" in capsys.readouterr().err
+
+
+def test_evaluate_on_data_labelled_with_another_attribute_list_is_a_schema_error(dataset, tmp_path,
+                                                                                 capsys):
+    """A model whose schema has 2 attributes run on data with DeepFashion-style 20-label rows: one
+    line naming the file and both counts, not a numpy broadcast error."""
+    from edgefashion.labels.schema import Attribute, Category, LabelSchema
+    from edgefashion.models.checkpoint import save_checkpoint
+    from edgefashion.models.registry import create_model
+    from edgefashion.runtime.preprocess import PreprocessConfig
+
+    cats = [Category(p.name.removeprefix("Synthetic_")) for p in sorted((dataset / "img").iterdir())]
+    schema = LabelSchema(tuple(cats), (Attribute("striped", "texture"), Attribute("dotted", "texture")))
+    model = create_model("msfan_lite", len(cats), 2, width=0.25, input_size=64, head_dim=8).eval()
+    path = save_checkpoint(tmp_path / "other.pt", model, schema, PreprocessConfig(input_size=64))
+    assert main(["evaluate", str(path), "--data", str(dataset), "--split", "test",
+                 "-o", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err
+    assert "attribute labels but the schema has 2 attributes" in err and err.count("\n") == 1

@@ -94,11 +94,15 @@ def test_choose_keeps_a_fit_only_where_it_generalises():
     z, y = _calibrated(600)
     assert choose_temperature(z * 3, y) == pytest.approx(fit_temperature(z * 3, y))
     assert choose_temperature(z[:9] * 3, y[:9]) == 1.0  # fewer rows than two per fold
-    # labels unrelated to the logits: a temperature fitted on some rows does not carry to others
-    rng = np.random.default_rng(4)
-    noise_z, noise_y = rng.normal(0, 1, (40, 3)), rng.integers(0, 3, 40)
-    t = choose_temperature(noise_z, noise_y)
-    assert t == 1.0 or t == pytest.approx(fit_temperature(noise_z, noise_y))
+    # already calibrated, 40 rows: a free fit always moves T a little off 1, mostly by noise that
+    # does not carry to other rows, so the cross-fit check keeps T = 1 on most such samples
+    kept = 0
+    for seed in range(12):
+        z40, y40 = _calibrated(40, seed=seed)
+        t = choose_temperature(z40, y40)
+        assert fit_temperature(z40, y40) != 1.0 and t in (1.0, fit_temperature(z40, y40))
+        kept += t == 1.0
+    assert kept >= 6
 
 
 def test_apply_keeps_the_temperatures_of_heads_not_refitted():
